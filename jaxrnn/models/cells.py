@@ -1,0 +1,228 @@
+"""Recurrent cells as ``flax.linen`` modules with the ``nn.RNNCellBase`` contract.
+
+``carry, y = cell.apply(params, carry, x)`` advances one step of one trial (unbatched
+``carry[N]``, ``x[M]``); batch and population axes come from ``jax.vmap``. Weights use the
+mathematical (column) convention: ``W_rec[N, N]`` maps presynaptic (column) to
+postsynaptic (row) units, ``W_in[N, M]``, so the Jacobians read as in the papers.
+
+Static configuration (sizes, activation, α, initialisation scheme) is a module attribute;
+the sweepable recurrent gain ``g`` is applied by :func:`init_params`, which draws the
+recurrent matrix at unit gain and rescales it by ``g ** cell.gain_exponent`` — so ``g`` can be
+a traced value and sweeping it never recompiles. ``cell.init`` alone gives ``g = 1``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from flax import linen as nn
+
+from jaxrnn._checks import check_choice, check_range
+
+ACTIVATIONS = {
+    "tanh": jnp.tanh,
+    "shifted_tanh": lambda x: 1.0 + jnp.tanh(x),
+    "relu": jax.nn.relu,
+    "linear": lambda x: x,
+}
+
+
+def activation_fn(name: str):
+    """The rate function ``f`` named ``name`` (tanh, shifted_tanh = 1 + tanh, relu, linear)."""
+    check_choice("model.activation", name, ACTIVATIONS)
+    return ACTIVATIONS[name]
+
+
+def _normal(std: float):
+    def init(key, shape, dtype=jnp.float32):
+        return std * jax.random.normal(key, shape, dtype)
+
+    return init
+
+
+class CTRNN(nn.RNNCellBase):
+    """Continuous-time RNN, Euler-discretised with ``α = dt/τ``.
+
+    ``x ← (1 − α) x + α (W_rec f(x) + W_in u + b)``, output ``y = x`` (``output="state"``,
+    McMahan et al.'s BPTT/GA networks read out the state) or ``y = f(x)`` (``output="rate"``).
+
+    Initialisation (``weight_init``):
+      - ``"mcmahan"`` (authors' code, default): ``W_rec ~ (g²/N)·N(0, 1)`` (std ``g²/N``),
+        ``W_in ~ input_scale·N(0, 1)``, ``b = 0``; ``gain_exponent = 2``.
+      - ``"normal"`` (the paper's text): ``W_rec ~ N(0, g²/N)`` (std ``g/√N``); ``gain_exponent = 1``.
+      - ``"uniform"``: ``W_in ~ U(−input_scale, input_scale)``, ``W_rec`` as ``"normal"``
+        (Ger & Barak's tracking controller).
+
+    Attributes (all static):
+      hidden: number of units N.
+      alpha: ``dt/τ`` in ``(0, 1]``; 1 gives the discrete RNN ``x ← W_rec f(x) + W_in u + b``.
+      activation: ``tanh``, ``shifted_tanh`` (``1 + tanh``), ``relu`` or ``linear``.
+      weight_init: ``"mcmahan"``, ``"normal"`` or ``"uniform"``.
+      input_scale: scale of ``W_in`` (0.5 in McMahan et al.).
+      output: ``"state"`` or ``"rate"``.
+      use_bias: include the bias ``b`` (initialised at 0).
+    """
+
+    hidden: int
+    alpha: float = 0.1
+    activation: str = "shifted_tanh"
+    weight_init: str = "mcmahan"
+    input_scale: float = 0.5
+    output: str = "state"
+    use_bias: bool = True
+
+    def __post_init__(self):
+        check_range("model.hidden", self.hidden, 1, integer=True)
+        check_range("model.alpha", self.alpha, 0.0, 1.0, low_open=True)
+        check_choice("model.activation", self.activation, ACTIVATIONS)
+        check_choice("model.weight_init", self.weight_init, ("mcmahan", "normal", "uniform"))
+        check_choice("model.output", self.output, ("state", "rate"))
+        check_range("model.input_scale", self.input_scale, 0.0)
+        super().__post_init__()
+
+    @property
+    def gain_exponent(self) -> int:
+        return 2 if self.weight_init == "mcmahan" else 1
+
+    @nn.compact
+    def __call__(self, carry: jax.Array, inputs: jax.Array) -> tuple[jax.Array, jax.Array]:
+        n = self.hidden
+        rec_std = 1.0 / n if self.weight_init == "mcmahan" else 1.0 / jnp.sqrt(n)
+        if self.weight_init == "uniform":
+            s = self.input_scale
+            in_init = lambda k, shape, dtype=jnp.float32: jax.random.uniform(k, shape, dtype, -s, s)  # noqa: E731
+        else:
+            in_init = _normal(self.input_scale)
+        w_in = self.param("W_in", in_init, (n, inputs.shape[-1]))
+        w_rec = self.param("W_rec", _normal(rec_std), (n, n))
+        f = ACTIVATIONS[self.activation]
+        drive = w_rec @ f(carry) + w_in @ inputs
+        if self.use_bias:
+            drive = drive + self.param("b", nn.initializers.zeros, (n,))
+        x = (1.0 - self.alpha) * carry + self.alpha * drive
+        return x, (x if self.output == "state" else f(x))
+
+    def initialize_carry(self, rng: jax.Array, input_shape: tuple[int, ...]) -> jax.Array:
+        del rng
+        return jnp.zeros(input_shape[:-1] + (self.hidden,), jnp.float32)
+
+    @property
+    def num_feature_axes(self) -> int:
+        return 1
+
+
+class VanillaRNN(nn.RNNCellBase):
+    """Elman RNN ``h ← tanh(W_h h + W_x x + b)``; output ``y = h``.
+
+    Init as PyTorch's ``nn.RNN`` is used by Singh et al.'s PPO agents: ``W_h ~ N(0, g²/N)``
+    (std ``g/√N``, ``gain_exponent = 1``), ``W_x ~ N(0, 1/N)``, ``b = 0``.
+    """
+
+    hidden: int
+    use_bias: bool = True
+
+    def __post_init__(self):
+        check_range("model.hidden", self.hidden, 1, integer=True)
+        super().__post_init__()
+
+    gain_exponent = 1
+
+    @nn.compact
+    def __call__(self, carry: jax.Array, inputs: jax.Array) -> tuple[jax.Array, jax.Array]:
+        n = self.hidden
+        w_x = self.param("W_in", _normal(1.0 / jnp.sqrt(n)), (n, inputs.shape[-1]))
+        w_h = self.param("W_rec", _normal(1.0 / jnp.sqrt(n)), (n, n))
+        drive = w_h @ carry + w_x @ inputs
+        if self.use_bias:
+            drive = drive + self.param("b", nn.initializers.zeros, (n,))
+        h = jnp.tanh(drive)
+        return h, h
+
+    def initialize_carry(self, rng: jax.Array, input_shape: tuple[int, ...]) -> jax.Array:
+        del rng
+        return jnp.zeros(input_shape[:-1] + (self.hidden,), jnp.float32)
+
+    @property
+    def num_feature_axes(self) -> int:
+        return 1
+
+
+class LowRankRNN(nn.RNNCellBase):
+    """Low-rank CTRNN ``x ← (1 − α) x + α (W f(x) + W_in u + b)`` with ``W = Σ_k u_k v_kᵀ / N``.
+
+    ``U, V ~ N(0, 1)`` of shape ``[N, rank]`` (so ``W`` has entries of order ``1/N``); the gain
+    ``g`` scales ``U`` (``gain_exponent = 1``). ``W_in ~ U(−1/√N, 1/√N)`` as Ger & Barak's input
+    vector ``m``. Output ``y = x`` or ``f(x)`` as :class:`CTRNN`.
+    """
+
+    hidden: int
+    rank: int = 1
+    alpha: float = 1.0
+    activation: str = "linear"
+    output: str = "state"
+    use_bias: bool = False
+
+    def __post_init__(self):
+        check_range("model.hidden", self.hidden, 1, integer=True)
+        check_range("model.rank", self.rank, 1, self.hidden, integer=True)
+        check_range("model.alpha", self.alpha, 0.0, 1.0, low_open=True)
+        check_choice("model.activation", self.activation, ACTIVATIONS)
+        check_choice("model.output", self.output, ("state", "rate"))
+        super().__post_init__()
+
+    gain_exponent = 1
+
+    @nn.compact
+    def __call__(self, carry: jax.Array, inputs: jax.Array) -> tuple[jax.Array, jax.Array]:
+        n = self.hidden
+        bound = 1.0 / jnp.sqrt(n)
+        w_in = self.param(
+            "W_in", lambda k, s, d=jnp.float32: jax.random.uniform(k, s, d, -bound, bound), (n, inputs.shape[-1])
+        )
+        u = self.param("U", _normal(1.0), (n, self.rank))
+        v = self.param("V", _normal(1.0), (n, self.rank))
+        f = ACTIVATIONS[self.activation]
+        drive = u @ (v.T @ f(carry)) / n + w_in @ inputs
+        if self.use_bias:
+            drive = drive + self.param("b", nn.initializers.zeros, (n,))
+        x = (1.0 - self.alpha) * carry + self.alpha * drive
+        return x, (x if self.output == "state" else f(x))
+
+    def initialize_carry(self, rng: jax.Array, input_shape: tuple[int, ...]) -> jax.Array:
+        del rng
+        return jnp.zeros(input_shape[:-1] + (self.hidden,), jnp.float32)
+
+    @property
+    def num_feature_axes(self) -> int:
+        return 1
+
+
+_RECURRENT_PARAM = {CTRNN: "W_rec", VanillaRNN: "W_rec", LowRankRNN: "U"}
+
+
+def recurrent_matrix(cell: nn.Module, params: Any) -> jax.Array:
+    """The effective ``[N, N]`` recurrent weight matrix of a jaxrnn cell's params."""
+    p = params["params"]
+    if isinstance(cell, LowRankRNN):
+        return p["U"] @ p["V"].T / cell.hidden
+    return p["W_rec"]
+
+
+def init_params(cell: nn.Module, key: jax.Array, input_size: int, gain: jax.Array | float = 1.0) -> Any:
+    """Initialise ``cell`` for inputs of size ``input_size`` with recurrent gain ``gain``.
+
+    The recurrent parameter is drawn at unit gain and multiplied by ``gain ** gain_exponent``,
+    so ``gain`` may be traced (vmapped over a population without recompiling).
+    flax's own GRU/LSTM cells are initialised as flax does and ignore ``gain``.
+    """
+    carry = cell.initialize_carry(key, (input_size,))
+    params = cell.init(key, carry, jnp.zeros((input_size,), jnp.float32))
+    name = next((v for k, v in _RECURRENT_PARAM.items() if isinstance(cell, k)), None)
+    if name is None:
+        return params
+    scale = jnp.asarray(gain, jnp.float32) ** cell.gain_exponent
+    inner = dict(params["params"])
+    inner[name] = inner[name] * scale
+    return {**params, "params": inner}

@@ -1,0 +1,29 @@
+"""What a network interacts with: supervised trial generators and closed-loop environments.
+
+``jaxrnn.make(name, **overrides)`` builds any registered task; ``jaxrnn.registered()``
+lists the names.
+"""
+
+from jaxrnn.tasks.base import Trials, masked_squared_error
+from jaxrnn.tasks.decision import CDI, NCDI, RDM, DecisionParams, DecisionTask
+from jaxrnn.tasks.registry import make, param_fields, register, registered, static_fields
+
+register("rdm", RDM)
+register("cdi", NCDI, num_contexts=2)
+for _n in range(2, 7):
+    register(f"ncdi-{_n}", NCDI, num_contexts=_n)
+
+__all__ = [
+    "CDI",
+    "NCDI",
+    "RDM",
+    "DecisionParams",
+    "DecisionTask",
+    "Trials",
+    "make",
+    "masked_squared_error",
+    "param_fields",
+    "register",
+    "registered",
+    "static_fields",
+]
