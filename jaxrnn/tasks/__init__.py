@@ -19,6 +19,15 @@ __all__ = [
     "RDM",
     "DecisionParams",
     "DecisionTask",
+    "Integrator",
+    "IntegratorParams",
+    "IntegratorState",
+    "Pendulum",
+    "PendulumParams",
+    "PendulumState",
+    "Tracking2D",
+    "TrackingParams",
+    "TrackingState",
     "Trials",
     "make",
     "masked_squared_error",
@@ -27,3 +36,12 @@ __all__ = [
     "registered",
     "static_fields",
 ]
+
+from jaxrnn.tasks.integrator import Integrator, IntegratorParams, IntegratorState  # noqa: E402
+from jaxrnn.tasks.pendulum import Pendulum, PendulumParams, PendulumState  # noqa: E402
+from jaxrnn.tasks.tracking import Tracking2D, TrackingParams, TrackingState  # noqa: E402
+
+register("pendulum-fo", Pendulum, observe_velocity=True)
+register("pendulum-po", Pendulum, observe_velocity=False)
+register("double-integrator", Integrator, order=2)
+register("tracking-2d", Tracking2D)

@@ -1,0 +1,291 @@
+"""The population runner: many independent networks trained in lock-step by one program.
+
+Members that share their static fields form a *group*, compiled once; within a group the rule's
+``update`` is vmapped over members (``in_axes=(0, 0, 0)``: key, state, hyper-parameters) and
+scanned over updates, in chunks of ``run.chunk_updates`` between which the host reports
+progress and collects metrics and snapshots.
+
+Randomness: a member's keys come from its seed alone — ``init_key, train_key =
+split(PRNGKey(seed))`` and update ``u`` uses ``fold_in(train_key, u)`` — so a member re-run
+alone, in another grid or with another chunk size reproduces its numbers (:func:`member_keys`).
+Every member is validated on the same set (``PRNGKey(run.validation_seed)``).
+
+Freezing: after each block of ``eval_every`` updates every member is validated; a member whose
+min of its last ``stop_window`` accuracies reaches ``stop_accuracy`` is *converged* and frozen
+by masking (its state stops changing; later losses and accuracies are NaN). A member whose new
+state or loss is non-finite is *diverged*: the update is discarded (the state keeps its last
+finite value), the member is frozen and flagged. Masking is per member, so no member's numbers
+depend on another's.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import struct
+
+from jaxrnn.population.builders import build_rule, member_hparams
+from jaxrnn.population.config import Config, Member, RunConfig, snapshot_updates
+
+
+def member_keys(seed: int) -> tuple[jax.Array, jax.Array]:
+    """``(init_key, train_key)`` of the member with ``seed``."""
+    init_key, train_key = jax.random.split(jax.random.PRNGKey(seed))
+    return init_key, train_key
+
+
+def update_key(train_key: jax.Array, update: jax.Array) -> jax.Array:
+    """Key of update number ``update`` (0-based) of a member."""
+    return jax.random.fold_in(train_key, update)
+
+
+def validation_key(run: RunConfig) -> jax.Array:
+    return jax.random.PRNGKey(run.validation_seed)
+
+
+@struct.dataclass
+class PopulationState:
+    """Rule states of all members of a group plus the runner's per-member bookkeeping.
+
+    Attributes:
+      state: the rule state pytree with a leading member axis ``[P, ...]``.
+      active: ``[P]`` bool, still training.
+      diverged: ``[P]`` bool, frozen because its state or loss became non-finite.
+      converged_update: ``[P]`` int32 update count at which the criterion was met (−1: never).
+      window: ``[P, W]`` the last W validation accuracies (−inf before W validations).
+    """
+
+    state: Any
+    active: jax.Array
+    diverged: jax.Array
+    converged_update: jax.Array
+    window: jax.Array
+
+
+def _per_member_finite(tree: Any) -> jax.Array:
+    leaves = [x for x in jax.tree.leaves(tree) if jnp.issubdtype(x.dtype, jnp.inexact)]
+    flags = [jnp.all(jnp.isfinite(x), axis=tuple(range(1, x.ndim))) for x in leaves]
+    return jnp.all(jnp.stack(flags), axis=0)
+
+
+def _select(mask: jax.Array, new: Any, old: Any) -> Any:
+    def pick(n, o):
+        return jnp.where(mask.reshape(mask.shape + (1,) * (n.ndim - 1)), n, o)
+
+    return jax.tree.map(pick, new, old)
+
+
+def init_population(rule, init_keys: jax.Array, hparams: Any, stop_window: int) -> PopulationState:
+    """Initialise every member (``init_keys[P]``, stacked ``hparams``)."""
+    state = jax.vmap(rule.init)(init_keys, hparams)
+    size = init_keys.shape[0]
+    return PopulationState(
+        state=state,
+        active=jnp.ones((size,), bool),
+        diverged=jnp.zeros((size,), bool),
+        converged_update=jnp.full((size,), -1, jnp.int32),
+        window=jnp.full((size, stop_window), -jnp.inf, jnp.float32),
+    )
+
+
+def make_chunk(rule, run: RunConfig, num_slots: int):
+    """Compile-once function advancing a group by ``evals_per_chunk × eval_every`` updates.
+
+    Returns ``chunk(pop, hparams, train_keys, val_key, first_eval, slots) -> (pop, outputs)``:
+    ``first_eval`` is the index of the chunk's first validation; ``slots[E]`` the snapshot slot
+    written after each validation block (−1: none). Updates past ``run.num_updates`` are masked.
+    ``outputs`` holds ``update_metrics`` (each ``[E·eval_every, P]``), ``eval_metrics``
+    (``[E, P]``) and ``snapshots`` (network params ``[num_slots, P, ...]``).
+    """
+    eval_every, num_updates = run.eval_every, run.num_updates
+    update = jax.vmap(rule.update)
+    evaluate = jax.vmap(rule.evaluate, in_axes=(None, 0, 0))
+    network = jax.vmap(rule.network)
+
+    def one_update(carry, u):
+        pop, hparams, train_keys = carry
+        keys = jax.vmap(update_key, in_axes=(0, None))(train_keys, u)
+        new_state, metrics = update(keys, pop.state, hparams)
+        running = pop.active & (u < num_updates)
+        finite = _per_member_finite(new_state) & jnp.isfinite(metrics["loss"])
+        accept = running & finite
+        pop = pop.replace(
+            state=_select(accept, new_state, pop.state),
+            active=pop.active & (finite | (u >= num_updates)),
+            diverged=pop.diverged | (running & ~finite),
+        )
+        metrics = jax.tree.map(lambda m: jnp.where(running, m, jnp.nan), metrics)
+        return (pop, hparams, train_keys), metrics
+
+    def one_block(carry, xs):
+        evaluation, slot = xs
+        pop, hparams, train_keys, val_key, snaps = carry
+        first = evaluation * eval_every
+        (pop, _, _), update_metrics = jax.lax.scan(
+            one_update, (pop, hparams, train_keys), first + jnp.arange(eval_every)
+        )
+        running = pop.active & (first < num_updates)
+        metrics = evaluate(val_key, pop.state, hparams)
+        window = jnp.concatenate([pop.window[:, 1:], metrics["accuracy"][:, None]], axis=1)
+        window = jnp.where(running[:, None], window, pop.window)
+        done_now = running & (jnp.min(window, axis=1) >= run.stop_accuracy)
+        pop = pop.replace(
+            window=window,
+            active=pop.active & ~done_now,
+            converged_update=jnp.where(done_now, first + eval_every, pop.converged_update),
+        )
+        metrics = jax.tree.map(lambda m: jnp.where(running, m, jnp.nan), metrics)
+        if num_slots:
+            params = network(pop.state)
+            snaps = jax.lax.cond(
+                slot >= 0,
+                lambda s: jax.tree.map(lambda b, p: b.at[slot].set(p), s, params),
+                lambda s: s,
+                snaps,
+            )
+        return (pop, hparams, train_keys, val_key, snaps), (update_metrics, metrics)
+
+    def chunk(pop, hparams, train_keys, val_key, first_eval, slots):
+        if num_slots:
+            params = jax.eval_shape(network, pop.state)
+            snaps = jax.tree.map(lambda p: jnp.zeros((num_slots,) + p.shape, p.dtype), params)
+        else:
+            snaps = None
+        evaluations = first_eval + jnp.arange(slots.shape[0])
+        carry = (pop, hparams, train_keys, val_key, snaps)
+        (pop, _, _, _, snaps), (update_metrics, eval_metrics) = jax.lax.scan(one_block, carry, (evaluations, slots))
+        update_metrics = jax.tree.map(lambda m: m.reshape((-1,) + m.shape[2:]), update_metrics)
+        return pop, {"update_metrics": update_metrics, "eval_metrics": eval_metrics, "snapshots": snaps}
+
+    return jax.jit(chunk, donate_argnums=(0,))
+
+
+class GroupResult(struct.PyTreeNode):
+    """Host-side results of one group (numpy arrays, member axis first)."""
+
+    members: Sequence[Member] = struct.field(pytree_node=False)
+    update_metrics: dict[str, np.ndarray]
+    eval_metrics: dict[str, np.ndarray]
+    snapshots: dict[str, np.ndarray]
+    converged_update: np.ndarray
+    diverged: np.ndarray
+    converged_time: np.ndarray
+    wall_time: float
+    compile_time: float
+
+
+def _flatten_params(tree: Any) -> dict[str, Any]:
+    flat = {}
+    for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
+        names = [str(getattr(k, "key", getattr(k, "name", k))) for k in path]
+        names = [n for n in names if n != "params"]
+        flat["params." + ".".join(names)] = leaf
+    return flat
+
+
+def train_group(members: Sequence[Member], run: RunConfig, progress=None) -> GroupResult:
+    """Train one group of members that share their static fields."""
+    first = members[0]
+    rule, task = build_rule(first.task, first.model, first.rule)
+    hps = [member_hparams(rule, m.task, m.model, m.rule) for m in members]
+    hparams = jax.tree.map(lambda *xs: jnp.stack(xs), *hps)
+    keys = [member_keys(m.seed) for m in members]
+    init_keys = jnp.stack([k[0] for k in keys])
+    train_keys = jnp.stack([k[1] for k in keys])
+    size = len(members)
+
+    snap_updates = snapshot_updates(run)
+    snap_at = {u // run.eval_every - 1: i for i, u in enumerate(snap_updates) if u > 0}
+    e_chunk = run.evals_per_chunk
+    num_chunks = -(-run.num_evaluations // e_chunk)
+    chunk_slots = []
+    for c in range(num_chunks):
+        evals = range(c * e_chunk, (c + 1) * e_chunk)
+        chunk_slots.append([snap_at.get(e, -1) for e in evals])
+    num_slots = max((sum(s >= 0 for s in slots) for slots in chunk_slots), default=0)
+
+    start = time.perf_counter()
+    pop = jax.jit(lambda k, h: init_population(rule, k, h, run.stop_window))(init_keys, hparams)
+    network0 = jax.device_get(jax.vmap(rule.network)(pop.state))
+    snapshots = {name: np.full((len(snap_updates),) + leaf.shape, np.nan, leaf.dtype)
+                 for name, leaf in _flatten_params(network0).items()}
+    if snap_updates and snap_updates[0] == 0:
+        for name, leaf in _flatten_params(network0).items():
+            snapshots[name][0] = leaf
+    chunk_fn = make_chunk(rule, run, num_slots)
+    val_key = validation_key(run)
+
+    update_metrics: dict[str, list] = {}
+    eval_metrics: dict[str, list] = {}
+    converged_time = np.full((size,), np.nan)
+    compile_time = 0.0
+    for c, slots in enumerate(chunk_slots):
+        local = np.full((e_chunk,), -1, np.int32)
+        slot_of = {}
+        for j, s in enumerate(slots):
+            if s >= 0:
+                local[j] = len(slot_of)
+                slot_of[len(slot_of)] = s
+        t0 = time.perf_counter()
+        pop, out = chunk_fn(pop, hparams, train_keys, val_key, jnp.int32(c * e_chunk), jnp.asarray(local))
+        out, finished = jax.device_get((out, ~pop.active))
+        if c == 0:
+            compile_time = time.perf_counter() - t0
+        for name, value in out["update_metrics"].items():
+            update_metrics.setdefault(name, []).append(value)
+        for name, value in out["eval_metrics"].items():
+            eval_metrics.setdefault(name, []).append(value)
+        if num_slots:
+            for local_slot, global_slot in slot_of.items():
+                for name, leaf in _flatten_params(out["snapshots"]).items():
+                    snapshots[name][global_slot] = leaf[local_slot]
+        newly = finished & np.isnan(converged_time)
+        converged_time[newly] = time.perf_counter() - start
+        if progress is not None:
+            progress(min((c + 1) * e_chunk, run.num_evaluations) * run.eval_every, int(finished.sum()), size)
+        if finished.all():
+            break
+    pop = jax.device_get(pop)
+    wall = time.perf_counter() - start
+    n_up, n_ev = run.num_updates, run.num_evaluations
+
+    def assemble(chunks, length):
+        array = np.concatenate(chunks, axis=0)[:length]
+        padded = np.full((length,) + array.shape[1:], np.nan, array.dtype)
+        padded[: array.shape[0]] = array
+        return np.moveaxis(padded, 0, 1)  # member axis first
+
+    converged_time[pop.converged_update < 0] = np.nan
+    final = _flatten_params(jax.device_get(jax.vmap(rule.network)(pop.state)))
+    # snapshots not reached because every member stopped early hold the final (frozen) params
+    for i, u in enumerate(snap_updates):
+        if u > 0 and np.isnan(snapshots[next(iter(snapshots))][i]).all():
+            for name in snapshots:
+                snapshots[name][i] = final[name]
+    return GroupResult(
+        members=list(members),
+        update_metrics={k: assemble(v, n_up) for k, v in update_metrics.items()},
+        eval_metrics={k: assemble(v, n_ev) for k, v in eval_metrics.items()},
+        snapshots={k: np.moveaxis(v, 0, 1) for k, v in snapshots.items()},
+        converged_update=np.asarray(pop.converged_update),
+        diverged=np.asarray(pop.diverged),
+        converged_time=converged_time,
+        wall_time=wall,
+        compile_time=compile_time,
+    )
+
+
+def group_members(config: Config) -> list[list[Member]]:
+    """Members split into groups of equal static fields, in order of first appearance."""
+    from jaxrnn.population.builders import rule_fields, rule_values
+
+    groups: dict[tuple, list[Member]] = {}
+    for member in config.members():
+        static, _ = rule_fields(rule_values(member.rule)["name"])
+        groups.setdefault(member.static_key(static), []).append(member)
+    return list(groups.values())

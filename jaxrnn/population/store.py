@@ -1,0 +1,156 @@
+"""The results store: one self-describing ``xarray.Dataset`` per run, written to Zarr.
+
+Zarr format 2 with consolidated metadata: a fully specified format any Zarr reader opens
+(format 3 has no specification yet for string coordinates or consolidated metadata).
+
+Layout (opens with plain ``xarray.open_zarr`` — jaxrnn is not needed to read it):
+
+- dims ``member``, ``update``, ``evaluation``, ``snapshot`` (+ one per params array axis,
+  ``<variable>_dim<i>``);
+- coords ``seed[member]``, ``task.name[member]``, ``rule.name[member]``, one per swept field by
+  its dotted path (``task.noise_std[member]``, ``rule.learning_rate[member]``), ``group[member]``
+  (the compiled program that trained it), ``update[update]`` (1-based update count),
+  ``evaluation_update[evaluation]``, ``snapshot_update[snapshot]``;
+- variables ``loss[member, update]`` and every other per-update metric of the rule,
+  ``val_accuracy[member, evaluation]`` and every other validation metric (``val_<name>``),
+  ``converged_update[member]`` (−1 if never), ``diverged[member]``,
+  ``converged_time[member]`` (seconds from the group's start to the end of the chunk in which the
+  member met its criterion; NaN if never), and the params snapshots
+  ``params.<module>.<name>[member, snapshot, ...]``. Params of members whose group has smaller
+  (or no) arrays of that name are NaN-padded;
+- attrs ``config`` (the TOML text), ``versions`` (package versions), ``devices``, ``wall_time``,
+  ``compile_time`` (per group, seconds).
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import shutil
+from collections.abc import Sequence
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+STORE_NAME = "results.zarr"
+PACKAGES = ("jaxrnn", "jax", "jaxlib", "flax", "optax", "gymnax", "numpy", "xarray", "zarr")
+
+
+def package_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def _pad_stack(arrays: Sequence[np.ndarray | None], member_counts: Sequence[int], trailing_ndim: int) -> np.ndarray:
+    """Concatenate per-group arrays ``[P_g, S, ...]`` along members, NaN-padding trailing dims."""
+    shapes = [a.shape[1:] for a in arrays if a is not None]
+    full = tuple(max(s[i] for s in shapes) for i in range(len(shapes[0])))
+    out = []
+    for array, count in zip(arrays, member_counts):
+        block = np.full((count,) + full, np.nan, np.float32)
+        if array is not None:
+            block[(slice(None),) + tuple(slice(0, n) for n in array.shape[1:])] = array
+        out.append(block)
+    return np.concatenate(out, axis=0)
+
+
+def build_dataset(config, groups, snap_updates: Sequence[int], devices: Sequence[str]) -> xr.Dataset:
+    """Assemble the per-group results (``GroupResult``) into the run's Dataset, in grid order."""
+    members = [m for g in groups for m in g.members]
+    order = np.argsort([m.index for m in members], kind="stable")
+    counts = [len(g.members) for g in groups]
+    run = config.run
+
+    def cat(name, kind, length):
+        arrays = [getattr(g, kind).get(name) for g in groups]
+        blocks = [a if a is not None else np.full((c, length), np.nan) for a, c in zip(arrays, counts)]
+        return np.concatenate(blocks, axis=0)[order]
+
+    data = {}
+    update_names = sorted({k for g in groups for k in g.update_metrics})
+    for name in update_names:
+        data[name] = (("member", "update"), cat(name, "update_metrics", run.num_updates).astype(np.float32))
+    eval_names = sorted({k for g in groups for k in g.eval_metrics})
+    for name in eval_names:
+        data[f"val_{name}"] = (("member", "evaluation"), cat(name, "eval_metrics", run.num_evaluations).astype(np.float32))
+    data["converged_update"] = (("member",), np.concatenate([g.converged_update for g in groups])[order].astype(np.int32))
+    data["diverged"] = (("member",), np.concatenate([g.diverged for g in groups])[order].astype(bool))
+    data["converged_time"] = (("member",), np.concatenate([g.converged_time for g in groups])[order])
+    param_names = sorted({k for g in groups for k in g.snapshots})
+    for name in param_names:
+        arrays = [g.snapshots.get(name) for g in groups]
+        ndim = max(a.ndim for a in arrays if a is not None)
+        stacked = _pad_stack(arrays, counts, ndim - 2)[order]
+        dims = ("member", "snapshot") + tuple(f"{name}_dim{i}" for i in range(ndim - 2))
+        data[name] = (dims, stacked)
+
+    sorted_members = [members[i] for i in order]
+    group_of = np.concatenate([np.full(c, i) for i, c in enumerate(counts)])[order]
+    coords = {
+        "member": np.arange(len(members)),
+        "seed": ("member", np.array([m.seed for m in sorted_members])),
+        "group": ("member", group_of.astype(np.int32)),
+        "task.name": ("member", np.array([m.task["name"] for m in sorted_members], dtype=str)),
+        "rule.name": ("member", np.array([m.rule.get("name", "bptt") for m in sorted_members], dtype=str)),
+        "update": np.arange(1, run.num_updates + 1),
+        "evaluation_update": ("evaluation", np.arange(1, run.num_evaluations + 1) * run.eval_every),
+        "snapshot_update": ("snapshot", np.asarray(snap_updates, dtype=np.int64)),
+    }
+    for field in config.sweep_axes():
+        if field in ("task.name", "rule.name"):
+            continue
+        table, key = field.split(".", 1)
+        values = [getattr(m, table)[key] for m in sorted_members]
+        if any(isinstance(v, list) for v in values):
+            values = [",".join(map(str, v)) for v in values]
+        coords[field] = ("member", np.asarray(values))
+    attrs = {
+        "config": config.source,
+        "run_name": run.name,
+        "versions": json.dumps(package_versions()),
+        "devices": json.dumps(list(devices)),
+        "wall_time": float(sum(g.wall_time for g in groups)),
+        "compile_time": json.dumps([float(g.compile_time) for g in groups]),
+        "stop_accuracy": float(run.stop_accuracy),
+        "stop_window": int(run.stop_window),
+    }
+    return xr.Dataset(data, coords=coords, attrs=attrs)
+
+
+def save(dataset: xr.Dataset, out: str | Path) -> Path:
+    """Write ``dataset`` to ``out/results.zarr`` atomically (temp dir, then rename)."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    final = out / STORE_NAME
+    tmp = out / (STORE_NAME + ".tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    dataset.to_zarr(tmp, mode="w", consolidated=True, zarr_format=2)
+    if final.exists():
+        old = out / (STORE_NAME + ".old")
+        if old.exists():
+            shutil.rmtree(old)
+        final.rename(old)
+        tmp.rename(final)
+        shutil.rmtree(old)
+    else:
+        tmp.rename(final)
+    return final
+
+
+def load(path: str | Path) -> xr.Dataset:
+    """Open a results store (a run directory or the ``.zarr`` itself) into memory."""
+    path = Path(path)
+    if (path / STORE_NAME).exists():
+        path = path / STORE_NAME
+    if not path.exists():
+        raise ValueError(f"results store {str(path)!r} does not exist: pass a run directory written by `jaxrnn run`")
+    with xr.open_zarr(path, consolidated=True) as dataset:
+        return dataset.load()
