@@ -15,7 +15,7 @@ from jaxrnn.population.builders import member_hparams
 from jaxrnn.rules import bptt
 
 RUN = {"num_updates": 12, "eval_every": 3, "chunk_updates": 6, "snapshots": 3, "snapshot_spacing": "linear",
-       "stop_accuracy": 2.0}
+       "stop_threshold": 2.0}
 TASK = {"name": "cdi", "num_steps": 20}
 MODEL = {"hidden": 8}
 
@@ -74,7 +74,7 @@ def test_diverging_member_is_flagged_frozen_and_isolated():
 
 
 def test_converged_members_are_frozen_by_masking():
-    ds = population.run(_config({"learning_rate": 1e-3}, run={"stop_accuracy": 0.0, "stop_window": 2}), quiet=True)
+    ds = population.run(_config({"learning_rate": 1e-3}, run={"stop_threshold": 0.0, "stop_window": 2}), quiet=True)
     # criterion met at the second validation (update 6): later updates are masked
     np.testing.assert_array_equal(ds.converged_update.values, [6, 6])
     assert np.all(np.isfinite(ds.loss.values[:, :6])) and np.all(np.isnan(ds.loss.values[:, 6:]))

@@ -60,8 +60,8 @@ def plot_learning_curves(dataset: xr.Dataset, path: str | Path) -> Path:
     if "val_accuracy" in dataset:
         x = dataset["evaluation_update"].values
         _curves(ax_acc, x, np.asarray(dataset["val_accuracy"].values, dtype=float), labels, "validation accuracy")
-        stop = dataset.attrs.get("stop_accuracy")
-        if stop is not None and stop <= 1:
+        stop = dataset.attrs.get("stop_threshold")
+        if dataset.attrs.get("stop_metric") == "accuracy" and stop is not None and stop <= 1:
             ax_acc.axhline(stop, color="k", ls="--", lw=0.8)
     ax_acc.set_xlabel("update")
     ax_loss.legend(fontsize=7, loc="upper right")

@@ -1,83 +1,33 @@
 """From config values to objects: cells, rules, and each member's hyper-parameter pytree.
 
-A rule is registered here with the names of its static factory arguments and a validator of
-its dynamic hyper-parameters; its sweepable fields are read off its ``HParams`` dataclass
-(every field but ``task`` and ``gain``, which come from ``[task]`` and ``[model]``).
+Rules come from ``jaxrnn.rules.registry`` (static factory arguments, sweepable ``HParams``
+fields, defaults and validator per rule).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
-from typing import Any, NamedTuple
+from collections.abc import Mapping
+from typing import Any
 
 import jax.numpy as jnp
 
+import jaxrnn.rules  # noqa: F401  (registers the rules)
 from jaxrnn._checks import check_choice, check_range
 from jaxrnn.models import CTRNN, GRUCell, LinearReadout, LowRankRNN, OptimizedLSTMCell, VanillaRNN
-from jaxrnn.rules import bptt
-from jaxrnn.rules.bptt import BPTTHParams
+from jaxrnn.rules.registry import get_rule, rule_fields
 from jaxrnn.tasks.registry import make
 
 CELLS = ("ctrnn", "vanilla", "lowrank", "gru", "lstm")
 
 
-class RuleEntry(NamedTuple):
-    """How the runner builds a rule: ``factory(cell, task, readout=..., **static)``."""
-
-    factory: Callable[..., Any]
-    static: frozenset[str]
-    hparams_cls: type
-    check: Callable[[Mapping[str, Any]], None]
-
-
-def _check_bptt(values: Mapping[str, Any]) -> None:
-    check_range("rule.learning_rate", values["learning_rate"], 0.0, low_open=True)
-    check_range("rule.init_state_scale", values["init_state_scale"], 0.0)
-    if values["max_grad_norm"] != float("inf"):
-        check_range("rule.max_grad_norm", values["max_grad_norm"], 0.0, low_open=True)
-    check_range("rule.batch", values["batch"], 1, integer=True)
-    check_range("rule.num_validation_trials", values["num_validation_trials"], 1, integer=True)
-
-
-RULES: dict[str, RuleEntry] = {
-    "bptt": RuleEntry(
-        factory=bptt,
-        static=frozenset({"batch", "trainable", "num_validation_trials", "shared_initial_state", "remat"}),
-        hparams_cls=BPTTHParams,
-        check=_check_bptt,
-    ),
-}
-
-RULE_DEFAULTS: dict[str, dict[str, Any]] = {
-    "bptt": {
-        "batch": 500,
-        "trainable": ["W_rec"],
-        "num_validation_trials": 2000,
-        "shared_initial_state": True,
-        "remat": False,
-        "learning_rate": 5e-4,
-        "init_state_scale": 0.3,
-        "max_grad_norm": float("inf"),
-    },
-}
-
-
-def rule_fields(name: str) -> tuple[set[str], set[str]]:
-    """``(static, dynamic)`` field names a ``[rule]`` table may set for rule ``name``."""
-    check_choice("rule.name", name, RULES)
-    entry = RULES[name]
-    dynamic = {f.name for f in dataclasses.fields(entry.hparams_cls)} - {"task", "gain"}
-    return set(entry.static), dynamic
-
-
 def rule_values(rule: Mapping[str, Any]) -> dict[str, Any]:
     """The rule table with the rule's defaults filled in."""
-    return {**RULE_DEFAULTS.get(rule["name"], {}), **rule}
+    return {**get_rule(rule["name"]).defaults, **rule}
 
 
 def build_cell(model: Mapping[str, Any]):
-    """The cell and readout described by a ``[model]`` table (validated by the cell itself)."""
+    """The cell described by a ``[model]`` table (validated by the cell itself)."""
     check_choice("model.cell", model["cell"], CELLS)
     check_range("model.hidden", model["hidden"], 1, integer=True)
     check_range("model.readout_scale", model["readout_scale"], 0.0)
@@ -103,19 +53,19 @@ def build_cell(model: Mapping[str, Any]):
         cell = GRUCell(hidden)
     else:
         cell = OptimizedLSTMCell(hidden)
-    return cell, LinearReadout(1, scale=model["readout_scale"])
+    return cell
 
 
 def build_rule(task_values: Mapping[str, Any], model: Mapping[str, Any], rule: Mapping[str, Any]):
     """Build ``(rule, task)`` for a group from its static field values."""
     task, _ = make(task_values["name"], **{k: v for k, v in task_values.items() if k != "name"})
-    cell, readout = build_cell(model)
+    cell = build_cell(model)
     values = rule_values(rule)
-    entry = RULES[values["name"]]
-    static = {k: values[k] for k in entry.static if k in values}
-    if "trainable" in static and static["trainable"] is not None:
-        static["trainable"] = tuple(static["trainable"])
-    return entry.factory(cell, task, readout=readout, **static), task
+    entry = get_rule(values["name"])
+    static = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items() if k in entry.static}
+    if hasattr(task, "output_size"):
+        static["readout"] = LinearReadout(task.output_size, scale=model["readout_scale"])
+    return entry.factory(cell, task, **static), task
 
 
 def member_hparams(rule, task_values: Mapping[str, Any], model: Mapping[str, Any], rule_table: Mapping[str, Any]):
@@ -140,4 +90,6 @@ def check_member(member) -> None:
     build_cell(member.model)
     check_range("model.gain", member.model["gain"], 0.0)
     values = rule_values(member.rule)
-    RULES[values["name"]].check(values)
+    entry = get_rule(values["name"])
+    if entry.check is not None:
+        entry.check(values)

@@ -42,8 +42,10 @@ class RunConfig:
       num_updates: training iterations per member (a multiple of ``eval_every``).
       eval_every: updates between validations.
       chunk_updates: updates per compiled chunk; progress is reported between chunks.
-      stop_accuracy: a member stops when the min of its last ``stop_window`` validation
-        accuracies is ≥ this (McMahan et al.: 0.9); > 1 disables stopping.
+      stop_metric: the validation metric of the stopping criterion (``"accuracy"`` for the
+        supervised rules); a rule whose ``evaluate`` does not report it never stops early.
+      stop_threshold: a member stops when the min of its last ``stop_window`` values of
+        ``stop_metric`` is ≥ this (McMahan et al.: accuracy 0.9); ``inf`` disables stopping.
       stop_window: number of validations in the stopping criterion.
       snapshots: number of params snapshots (update 0 and the last update included).
       snapshot_spacing: ``"linear"`` or ``"log"`` spacing of snapshot updates (rounded to
@@ -55,7 +57,8 @@ class RunConfig:
     num_updates: int = 2000
     eval_every: int = 10
     chunk_updates: int = 100
-    stop_accuracy: float = 0.9
+    stop_metric: str = "accuracy"
+    stop_threshold: float = 0.9
     stop_window: int = 10
     snapshots: int = 5
     snapshot_spacing: str = "log"
@@ -68,7 +71,8 @@ class RunConfig:
         if self.num_updates % self.eval_every:
             fail("run.num_updates", self.num_updates, f"a multiple of run.eval_every = {self.eval_every}")
         check_range("run.chunk_updates", self.chunk_updates, 1, integer=True)
-        check_range("run.stop_accuracy", self.stop_accuracy, 0.0)
+        if self.stop_threshold != float("inf"):
+            check_range("run.stop_threshold", self.stop_threshold)
         check_range("run.stop_window", self.stop_window, 1, integer=True)
         check_range("run.snapshots", self.snapshots, 0, integer=True)
         check_choice("run.snapshot_spacing", self.snapshot_spacing, ("linear", "log"))
@@ -198,7 +202,7 @@ def _values(field: str, value: Any) -> list[Any]:
 
 def from_dict(raw: Mapping[str, Any], *, source: str = "", name: str = "run") -> Config:
     """Validate a config dict (the TOML's tables) and build a :class:`Config`."""
-    from jaxrnn.population.builders import rule_fields
+    from jaxrnn.population.builders import rule_fields  # noqa: F401  (registers rules)
 
     for table in raw:
         if table not in TABLES:

@@ -11,7 +11,8 @@ alone, in another grid or with another chunk size reproduces its numbers (:func:
 Every member is validated on the same set (``PRNGKey(run.validation_seed)``).
 
 Freezing: after each block of ``eval_every`` updates every member is validated; a member whose
-min of its last ``stop_window`` accuracies reaches ``stop_accuracy`` is *converged* and frozen
+min of its last ``stop_window`` values of ``stop_metric`` (accuracy) reaches ``stop_threshold``
+is *converged* and frozen
 by masking (its state stops changing; later losses and accuracies are NaN). A member whose new
 state or loss is non-finite is *diverged*: the update is discarded (the state keeps its last
 finite value), the member is frozen and flagged. Masking is per member, so no member's numbers
@@ -57,7 +58,7 @@ class PopulationState:
       active: ``[P]`` bool, still training.
       diverged: ``[P]`` bool, frozen because its state or loss became non-finite.
       converged_update: ``[P]`` int32 update count at which the criterion was met (−1: never).
-      window: ``[P, W]`` the last W validation accuracies (−inf before W validations).
+      window: ``[P, W]`` the last W values of the stopping metric (−inf before W validations).
     """
 
     state: Any
@@ -131,9 +132,10 @@ def make_chunk(rule, run: RunConfig, num_slots: int):
         )
         running = pop.active & (first < num_updates)
         metrics = evaluate(val_key, pop.state, hparams)
-        window = jnp.concatenate([pop.window[:, 1:], metrics["accuracy"][:, None]], axis=1)
+        score = metrics.get(run.stop_metric, jnp.full(pop.active.shape, -jnp.inf))
+        window = jnp.concatenate([pop.window[:, 1:], score[:, None]], axis=1)
         window = jnp.where(running[:, None], window, pop.window)
-        done_now = running & (jnp.min(window, axis=1) >= run.stop_accuracy)
+        done_now = running & (jnp.min(window, axis=1) >= run.stop_threshold)
         pop = pop.replace(
             window=window,
             active=pop.active & ~done_now,
@@ -282,7 +284,8 @@ def train_group(members: Sequence[Member], run: RunConfig, progress=None) -> Gro
 
 def group_members(config: Config) -> list[list[Member]]:
     """Members split into groups of equal static fields, in order of first appearance."""
-    from jaxrnn.population.builders import rule_fields, rule_values
+    from jaxrnn.population.builders import rule_values
+    from jaxrnn.rules.registry import rule_fields
 
     groups: dict[tuple, list[Member]] = {}
     for member in config.members():

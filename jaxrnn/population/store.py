@@ -118,7 +118,8 @@ def build_dataset(config, groups, snap_updates: Sequence[int], devices: Sequence
         "devices": json.dumps(list(devices)),
         "wall_time": float(sum(g.wall_time for g in groups)),
         "compile_time": json.dumps([float(g.compile_time) for g in groups]),
-        "stop_accuracy": float(run.stop_accuracy),
+        "stop_metric": run.stop_metric,
+        "stop_threshold": float(run.stop_threshold),
         "stop_window": int(run.stop_window),
     }
     return xr.Dataset(data, coords=coords, attrs=attrs)

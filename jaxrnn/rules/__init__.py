@@ -1,6 +1,48 @@
-"""Learning rules, all with the ``(init, update, evaluate, network)`` shape of ``LearningRule``."""
+"""Learning rules, all with the ``(init, update, evaluate, network)`` shape of ``LearningRule``.
 
+Each rule registers itself in :mod:`jaxrnn.rules.registry` so configs can name it.
+"""
+
+from jaxrnn._checks import check_range
 from jaxrnn.rules.base import LearningRule
 from jaxrnn.rules.bptt import BPTTHParams, BPTTState, bptt
+from jaxrnn.rules.registry import get_rule, register_rule, registered_rules, rule_fields
 
-__all__ = ["BPTTHParams", "BPTTState", "LearningRule", "bptt"]
+
+def _check_bptt(values):
+    check_range("rule.learning_rate", values["learning_rate"], 0.0, low_open=True)
+    check_range("rule.init_state_scale", values["init_state_scale"], 0.0)
+    if values["max_grad_norm"] != float("inf"):
+        check_range("rule.max_grad_norm", values["max_grad_norm"], 0.0, low_open=True)
+    check_range("rule.batch", values["batch"], 1, integer=True)
+    check_range("rule.num_validation_trials", values["num_validation_trials"], 1, integer=True)
+
+
+register_rule(
+    "bptt",
+    bptt,
+    static={"batch", "trainable", "num_validation_trials", "shared_initial_state", "remat"},
+    hparams_cls=BPTTHParams,
+    defaults={
+        "batch": 500,
+        "trainable": ["W_rec"],
+        "num_validation_trials": 2000,
+        "shared_initial_state": True,
+        "remat": False,
+        "learning_rate": 5e-4,
+        "init_state_scale": 0.3,
+        "max_grad_norm": float("inf"),
+    },
+    check=_check_bptt,
+)
+
+__all__ = [
+    "BPTTHParams",
+    "BPTTState",
+    "LearningRule",
+    "bptt",
+    "get_rule",
+    "register_rule",
+    "registered_rules",
+    "rule_fields",
+]
