@@ -1,0 +1,67 @@
+"""The command line: run → store + figure, info, plot, and clear errors."""
+
+import numpy as np
+
+from jaxrnn import population
+from jaxrnn.cli import main
+
+TINY = """
+[run]
+name = "tiny"
+num_updates = 6
+eval_every = 3
+chunk_updates = 3
+snapshots = 2
+[task]
+name = ["rdm", "cdi"]
+noise_std = 0.3
+num_steps = 15
+[model]
+hidden = 6
+[rule]
+batch = 4
+num_validation_trials = 20
+[grid]
+seeds = 2
+"""
+
+
+def test_run_info_plot(tmp_path, capsys):
+    config = tmp_path / "tiny.toml"
+    config.write_text(TINY)
+    out = tmp_path / "out"
+    assert main(["run", str(config), "--out", str(out), "--quiet"]) == 0
+    assert (out / "results.zarr").is_dir() and (out / "learning_curves.png").stat().st_size > 10_000
+    ds = population.load(out)
+    assert ds.sizes["member"] == 4 and list(ds["task.name"].values) == ["rdm", "rdm", "cdi", "cdi"]
+    assert ds.attrs["config"] == TINY
+    capsys.readouterr()
+    assert main(["info", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "tiny: 4 members, 6 updates" in text
+    rdm_row = next(line for line in text.splitlines() if "· rdm" in line)
+    final_acc = [r[np.isfinite(r)][-1] for r in ds.val_accuracy.values[:2]]
+    assert f"{np.mean(final_acc):.3f}" in rdm_row and rdm_row.split()[3] == "2"
+    assert main(["plot", str(out)]) == 0
+    assert (out / "final_accuracy.png").stat().st_size > 5_000
+
+
+def test_bad_config_exits_with_message(tmp_path, capsys):
+    config = tmp_path / "bad.toml"
+    config.write_text(TINY.replace("noise_std = 0.3", "noise_std = -0.3"))
+    assert main(["run", str(config), "--out", str(tmp_path / "x"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "task.noise_std = -0.3" in err and "must be" in err
+    assert not (tmp_path / "x").exists()
+    assert main(["run", "no-such-config"]) == 2
+    assert "default" in capsys.readouterr().err  # lists the packaged configs
+
+
+def test_packaged_configs_parse():
+    names = population.packaged_configs()
+    assert {"default", "mcmahan-bptt"} <= set(names)
+    default = population.load_config("default")
+    assert len(default.members()) == 12
+    assert set(default.sweep_axes()) == {"task.name", "task.noise_std"}
+    full = population.load_config("mcmahan-bptt")
+    assert len(full.members()) == 50 * 3 * 6
