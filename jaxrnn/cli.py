@@ -1,6 +1,9 @@
 """Command line: ``jaxrnn run | plot | info | bench``.
 
-    jaxrnn run [CONFIG] [--out DIR] [--quiet]   train a population (default: packaged "default")
+    jaxrnn run [CONFIG] [--out DIR] [--quiet] [--memory-budget 8GiB] [--dry-run]
+               [--coordinator HOST:PORT --num-processes N --process-id I | --distributed]
+                                                train a population (default: packaged "default");
+                                                re-running the same command resumes a killed run
     jaxrnn plot DIR                             learning curves and final accuracies (PNG)
     jaxrnn info DIR                             a summary table per condition
     jaxrnn bench [NAME ...]                     run benchmark scripts in ./benchmarks
@@ -20,22 +23,47 @@ def _run(args) -> int:
     from jaxrnn import population
     from jaxrnn.plot import plot_learning_curves
 
+    if args.distributed or args.coordinator or args.num_processes:
+        population.sharding.initialize_distributed(args.coordinator, args.num_processes, args.process_id)
     try:
         config = population.load_config(args.config)
+        if args.memory_budget is not None:
+            population.planner.parse_bytes(args.memory_budget)
+        if args.dry_run:
+            return _dry_run(population.dry_run(config, args.memory_budget))
+        out = Path(args.out) if args.out else Path("runs") / config.run.name
+        members = config.members()
+        if not args.quiet:
+            groups = population.group_members(config)
+            print(f"jaxrnn run: {config.run.name}: {len(members)} members in {len(groups)} compiled group(s) -> {out}",
+                  file=sys.stderr)
+        dataset = population.run(config, out=out, quiet=args.quiet, memory_budget=args.memory_budget)
     except ValueError as error:
         print(f"jaxrnn run: {error}", file=sys.stderr)
         return 2
-    out = Path(args.out) if args.out else Path("runs") / config.run.name
-    members = config.members()
-    if not args.quiet:
-        groups = population.group_members(config)
-        print(f"jaxrnn run: {config.run.name}: {len(members)} members in {len(groups)} compiled group(s) -> {out}",
-              file=sys.stderr)
-    dataset = population.run(config, out=out, quiet=args.quiet)
-    figure = plot_learning_curves(dataset, out / "learning_curves.png")
-    if not args.quiet:
-        print(summary_table(dataset))
-        print(f"results: {out / population.store.STORE_NAME}\nfigure:  {figure}")
+    if population.sharding.is_writer():
+        figure = plot_learning_curves(dataset, out / "learning_curves.png")
+        if not args.quiet:
+            print(summary_table(dataset))
+            print(f"results: {out / population.store.STORE_NAME}\nfigure:  {figure}")
+    return 0
+
+
+def _dry_run(rows) -> int:
+    total = sum(r["projected_s"] for r in rows)
+    peak = max(r["peak_bytes_per_device"] for r in rows)
+    header = ("group", "members", "slices", "remat", "MiB/member", "peak MiB/device", "compile s", "s/chunk",
+              "projected s")
+    table = [header] + [
+        (r["group"], str(r["members"]), str(r["slices"]), str(r["remat"]), f"{r['bytes_per_member'] / 2**20:.1f}",
+         f"{r['peak_bytes_per_device'] / 2**20:.1f}", f"{r['compile_s']:.1f}", f"{r['chunk_s']:.2f}",
+         f"{r['projected_s']:.0f}") for r in rows
+    ]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    for row in table:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)))
+    print(f"projected wall time {total:.0f} s ({total / 60:.1f} min), projected peak memory "
+          f"{peak / 2**20:.0f} MiB per device (budget {rows[0]['budget_bytes'] / 2**20:.0f} MiB)")
     return 0
 
 
@@ -114,6 +142,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("config", nargs="?", default="default", help="TOML file or packaged config (default: default)")
     p.add_argument("--out", help="run directory (default: runs/<name>)")
     p.add_argument("--quiet", action="store_true", help="no progress bars or summary")
+    p.add_argument("--memory-budget", help="bytes per device for one compiled slice, e.g. 8GiB (default: from device)")
+    p.add_argument("--dry-run", action="store_true", help="compile and time one chunk per group, print projections")
+    p.add_argument("--coordinator", help="multi-process: coordinator HOST:PORT (jax.distributed)")
+    p.add_argument("--num-processes", type=int, help="multi-process: number of processes")
+    p.add_argument("--process-id", type=int, help="multi-process: this process's id")
+    p.add_argument("--distributed", action="store_true", help="multi-process: read the cluster from the environment (SLURM, ...)")
     p.set_defaults(func=_run)
     p = sub.add_parser("plot", help="figures from a run directory")
     p.add_argument("dir")

@@ -11,7 +11,7 @@ from pathlib import Path
 import jax
 import xarray as xr
 
-from jaxrnn.population import store
+from jaxrnn.population import checkpoint, planner, sharding, store
 from jaxrnn.population.config import (
     Config,
     Member,
@@ -22,42 +22,107 @@ from jaxrnn.population.config import (
     packaged_configs,
     snapshot_updates,
 )
+from jaxrnn.population.planner import parse_bytes, plan_group, time_one_chunk
 from jaxrnn.population.progress import Progress
-from jaxrnn.population.runner import group_members, member_keys, train_group, update_key
+from jaxrnn.population.runner import concat_results, group_members, member_keys, train_part, update_key
 from jaxrnn.population.store import load
 
 
-def run(config: Config | str | Path = "default", out: str | Path | None = None, *, quiet: bool = False) -> xr.Dataset:
+def run(
+    config: Config | str | Path = "default",
+    out: str | Path | None = None,
+    *,
+    quiet: bool = False,
+    memory_budget: int | str | None = None,
+) -> xr.Dataset:
     """Train every member of ``config`` and return (and, with ``out``, save) the results.
+
+    With ``out`` the run is resumable: a checkpoint is written after every chunk, and calling
+    ``run`` again with the same config and ``out`` (after a crash or ``kill -9``) continues where
+    it stopped and ends with the same numbers; a completed run is just loaded. A directory made
+    by a different config is refused with a ``ValueError``.
 
     Args:
       config: a :class:`Config`, a TOML path, or a packaged config name.
       out: run directory; the store is written to ``out/results.zarr``.
       quiet: no progress bars.
+      memory_budget: bytes (or ``"8GiB"``) per device for one compiled slice of a group; groups
+        that do not fit are split into population slices (see :mod:`jaxrnn.population.planner`).
 
     Returns:
       The results ``xarray.Dataset`` (see :mod:`jaxrnn.population.store`).
     """
     if not isinstance(config, Config):
         config = load_config(config)
+    budget = None if memory_budget is None else parse_bytes(memory_budget)
+    out = Path(out) if out is not None else None
+    if out is not None and checkpoint.check_manifest(out, config.raw, write=sharding.is_writer()):
+        return load(out)
+    sharding.barrier("manifest")
     groups = group_members(config)  # validation already happened in load_config/from_dict
-    progress = Progress(quiet)
+    progress = Progress(quiet or not sharding.is_writer())
     results = []
     for i, members in enumerate(groups):
-        first = members[0]
-        label = f"{first.rule.get('name', 'bptt')} on {first.task['name']}"
-        report = progress.group(i, len(groups), len(members), config.run.num_updates, label)
-        results.append(train_group(members, config.run, report))
+        plan = plan_group(members, config.run, budget) if len(members) > 1 else None
+        slices = plan.slices(members) if plan else [members]
+        parts = []
+        for j, part in enumerate(slices):
+            first = part[0]
+            label = f"{first.rule.get('name', 'bptt')} on {first.task['name']}"
+            if len(slices) > 1:
+                label += f", slice {j + 1}/{len(slices)}"
+            report = progress.group(i, len(groups), len(part), config.run.num_updates, label)
+            part_checkpoint = None
+            if out is not None:
+                part_checkpoint = checkpoint.PartCheckpoint(out, f"g{i:03d}-p{j:03d}", enabled=sharding.is_writer())
+            overrides = plan.rule_overrides if plan else None
+            parts.append(train_part(part, config.run, progress=report, checkpoint=part_checkpoint,
+                                    rule_overrides=overrides))
+        results.append(concat_results(parts))
     progress.close()
     devices = [str(d) for d in jax.devices()]
     dataset = store.build_dataset(config, results, snapshot_updates(config.run), devices)
-    if out is not None:
+    if out is not None and sharding.is_writer():
         store.save(dataset, out)
+        checkpoint.mark_complete(out)
+    sharding.barrier("store")
     return dataset
+
+
+def dry_run(config: Config | str | Path = "default", memory_budget: int | str | None = None) -> list[dict]:
+    """Plan, compile and time one chunk of each group; project the whole run without training it.
+
+    Returns one dict per group: members, slices, remat, bytes per member, projected peak bytes
+    per device, compile seconds, seconds per chunk and projected seconds for the group.
+    """
+    if not isinstance(config, Config):
+        config = load_config(config)
+    budget = None if memory_budget is None else parse_bytes(memory_budget)
+    rows = []
+    chunks = -(-config.run.num_evaluations // config.run.evals_per_chunk)
+    for members in group_members(config):
+        plan = plan_group(members, config.run, budget)
+        slices = plan.slices(members)
+        compile_s, chunk_s = time_one_chunk(slices[0], config.run, plan.rule_overrides)
+        first = members[0]
+        rows.append({
+            "group": f"{first.rule.get('name', 'bptt')} on {first.task['name']}",
+            "members": len(members),
+            "slices": len(slices),
+            "remat": bool(plan.rule_overrides.get("remat", False)),
+            "bytes_per_member": plan.bytes_per_member,
+            "peak_bytes_per_device": plan.bytes_per_member * -(-plan.population_chunk // jax.device_count()),
+            "budget_bytes": plan.budget,
+            "compile_s": compile_s,
+            "chunk_s": chunk_s,
+            "projected_s": chunk_s * chunks * len(slices) + compile_s,
+        })
+    return rows
 
 
 __all__ = [
     "Config",
+    "dry_run",
     "Member",
     "ModelConfig",
     "RunConfig",

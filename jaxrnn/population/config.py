@@ -147,6 +147,7 @@ class Config:
       task, model, rule: the raw tables (values may be lists = sweep axes).
       seeds: the member seeds.
       source: the TOML text it came from (stored in the results' attrs).
+      raw: the tables as parsed (the run manifest compares them on resume).
     """
 
     run: RunConfig
@@ -155,6 +156,7 @@ class Config:
     rule: Mapping[str, Any]
     seeds: tuple[int, ...]
     source: str = ""
+    raw: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
     def sweep_axes(self) -> dict[str, list[Any]]:
         """Dotted field name → list of values, for every swept field, in grid order."""
@@ -243,7 +245,7 @@ def from_dict(raw: Mapping[str, Any], *, source: str = "", name: str = "run") ->
     else:
         check_range("grid.seeds", seeds, 1, integer=True)
         seeds = tuple(range(int(seeds)))
-    config = Config(run=run, task=task, model=model, rule=rule, seeds=seeds, source=source)
+    config = Config(run=run, task=task, model=model, rule=rule, seeds=seeds, source=source, raw=dict(raw))
     for member in config.members():  # validates every value of every member eagerly
         from jaxrnn.population.builders import check_member
 

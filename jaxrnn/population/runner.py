@@ -31,7 +31,9 @@ import numpy as np
 from flax import struct
 
 from jaxrnn.population.builders import build_rule, member_hparams
+from jaxrnn.population.checkpoint import PartCheckpoint
 from jaxrnn.population.config import Config, Member, RunConfig, snapshot_updates
+from jaxrnn.population.sharding import gather, pad_members, padded_size, population_mesh, shard
 
 
 def member_keys(seed: int) -> tuple[jax.Array, jax.Array]:
@@ -190,95 +192,177 @@ def _flatten_params(tree: Any) -> dict[str, Any]:
     return flat
 
 
-def train_group(members: Sequence[Member], run: RunConfig, progress=None) -> GroupResult:
-    """Train one group of members that share their static fields."""
-    first = members[0]
-    rule, task = build_rule(first.task, first.model, first.rule)
-    hps = [member_hparams(rule, m.task, m.model, m.rule) for m in members]
-    hparams = jax.tree.map(lambda *xs: jnp.stack(xs), *hps)
-    keys = [member_keys(m.seed) for m in members]
-    init_keys = jnp.stack([k[0] for k in keys])
-    train_keys = jnp.stack([k[1] for k in keys])
-    size = len(members)
-
+def _chunk_plan(run: RunConfig) -> tuple[list[list[int]], int, list[int]]:
+    """Snapshot slots per chunk: ``(slots[chunk][eval] (-1 none), max slots per chunk, updates)``."""
     snap_updates = snapshot_updates(run)
     snap_at = {u // run.eval_every - 1: i for i, u in enumerate(snap_updates) if u > 0}
     e_chunk = run.evals_per_chunk
     num_chunks = -(-run.num_evaluations // e_chunk)
-    chunk_slots = []
-    for c in range(num_chunks):
-        evals = range(c * e_chunk, (c + 1) * e_chunk)
-        chunk_slots.append([snap_at.get(e, -1) for e in evals])
-    num_slots = max((sum(s >= 0 for s in slots) for slots in chunk_slots), default=0)
+    slots = [[snap_at.get(e, -1) for e in range(c * e_chunk, (c + 1) * e_chunk)] for c in range(num_chunks)]
+    num_slots = max((sum(s >= 0 for s in chunk) for chunk in slots), default=0)
+    return slots, num_slots, snap_updates
+
+
+def prepare(members: Sequence[Member], rule_overrides: dict | None = None):
+    """Build a group's rule and its members' stacked hparams and keys (host arrays)."""
+    first = members[0]
+    rule_table = {**first.rule, **(rule_overrides or {})}
+    rule, _ = build_rule(first.task, first.model, rule_table)
+    hps = [member_hparams(rule, m.task, m.model, m.rule) for m in members]
+    hparams = jax.tree.map(lambda *xs: np.stack([np.asarray(x) for x in xs]), *hps)
+    keys = [member_keys(m.seed) for m in members]
+    init_keys = np.stack([np.asarray(k[0]) for k in keys])
+    train_keys = np.stack([np.asarray(k[1]) for k in keys])
+    return rule, hparams, init_keys, train_keys
+
+
+def train_part(
+    members: Sequence[Member],
+    run: RunConfig,
+    *,
+    progress=None,
+    checkpoint: PartCheckpoint | None = None,
+    rule_overrides: dict | None = None,
+) -> GroupResult:
+    """Train one population slice of a group (members sharing static fields) to the end.
+
+    The slice is padded to a multiple of the device count and sharded over all devices (and
+    processes); with ``checkpoint`` its state is saved after every chunk and a run resumes from it.
+    """
+    rule, hparams, init_keys, train_keys = prepare(members, rule_overrides)
+    size = len(members)
+    mesh = population_mesh()
+    padded = padded_size(size, mesh)
+    hparams, init_keys, train_keys = (shard(pad_members(x, padded), mesh) for x in (hparams, init_keys, train_keys))
+    chunk_slots, num_slots, snap_updates = _chunk_plan(run)
+    e_chunk = run.evals_per_chunk
 
     start = time.perf_counter()
-    pop = jax.jit(lambda k, h: init_population(rule, k, h, run.stop_window))(init_keys, hparams)
-    network0 = jax.device_get(jax.vmap(rule.network)(pop.state))
-    snapshots = {name: np.full((len(snap_updates),) + leaf.shape, np.nan, leaf.dtype)
-                 for name, leaf in _flatten_params(network0).items()}
+    real = shard(np.arange(padded) < size, mesh)
+    pop = jax.jit(lambda k, h, r: init_population(rule, k, h, run.stop_window).replace(active=r))(
+        init_keys, hparams, real)
+    network0 = _flatten_params(gather(jax.vmap(rule.network)(pop.state)))
+    snapshots = {name: np.full((len(snap_updates),) + leaf.shape, np.nan, leaf.dtype) for name, leaf in network0.items()}
     if snap_updates and snap_updates[0] == 0:
-        for name, leaf in _flatten_params(network0).items():
+        for name, leaf in network0.items():
             snapshots[name][0] = leaf
-    chunk_fn = make_chunk(rule, run, num_slots)
-    val_key = validation_key(run)
-
     update_metrics: dict[str, list] = {}
     eval_metrics: dict[str, list] = {}
-    converged_time = np.full((size,), np.nan)
-    compile_time = 0.0
-    for c, slots in enumerate(chunk_slots):
-        local = np.full((e_chunk,), -1, np.int32)
-        slot_of = {}
-        for j, s in enumerate(slots):
-            if s >= 0:
-                local[j] = len(slot_of)
-                slot_of[len(slot_of)] = s
-        t0 = time.perf_counter()
-        pop, out = chunk_fn(pop, hparams, train_keys, val_key, jnp.int32(c * e_chunk), jnp.asarray(local))
-        out, finished = jax.device_get((out, ~pop.active))
-        if c == 0:
-            compile_time = time.perf_counter() - t0
+    converged_time = np.full((padded,), np.nan)
+    compile_time, first_chunk, elapsed_before = 0.0, 0, 0.0
+
+    def record(c, out):
         for name, value in out["update_metrics"].items():
             update_metrics.setdefault(name, []).append(value)
         for name, value in out["eval_metrics"].items():
             eval_metrics.setdefault(name, []).append(value)
-        if num_slots:
-            for local_slot, global_slot in slot_of.items():
-                for name, leaf in _flatten_params(out["snapshots"]).items():
-                    snapshots[name][global_slot] = leaf[local_slot]
-        newly = finished & np.isnan(converged_time)
-        converged_time[newly] = time.perf_counter() - start
-        if progress is not None:
-            progress(min((c + 1) * e_chunk, run.num_evaluations) * run.eval_every, int(finished.sum()), size)
+        for name in snapshots:
+            for local_slot, global_slot in enumerate(s for s in chunk_slots[c] if s >= 0):
+                snapshots[name][global_slot] = out["snapshots"][name][local_slot]
+
+    saved = checkpoint.load_state() if checkpoint is not None else None
+    if saved is not None:  # resume: restore the state, replay the recorded outputs
+        leaves, treedef = jax.tree.flatten(gather(pop))
+        pop = shard(jax.tree.unflatten(treedef, [saved[f"pop{i}"] for i in range(len(leaves))]), mesh)
+        first_chunk = int(saved["next_chunk"])
+        converged_time = saved["converged_time"]
+        elapsed_before = float(saved["elapsed"])
+        for c in range(first_chunk):
+            arrays = checkpoint.load_chunk(c)
+            record(c, _unflatten_outputs(arrays))
+    chunk_fn = make_chunk(rule, run, num_slots)
+    val_key = validation_key(run)
+    finished = ~gather(pop.active)
+    if progress is not None and first_chunk:
+        progress(min(first_chunk * e_chunk, run.num_evaluations) * run.eval_every, int(finished[:size].sum()), size)
+    for c in range(first_chunk, len(chunk_slots)):
         if finished.all():
             break
-    pop = jax.device_get(pop)
-    wall = time.perf_counter() - start
-    n_up, n_ev = run.num_updates, run.num_evaluations
+        local = np.full((e_chunk,), -1, np.int32)
+        local[[j for j, s in enumerate(chunk_slots[c]) if s >= 0]] = np.arange(sum(s >= 0 for s in chunk_slots[c]))
+        t0 = time.perf_counter()
+        pop, out = chunk_fn(pop, hparams, train_keys, val_key, jnp.int32(c * e_chunk), jnp.asarray(local))
+        out = gather(out)
+        finished = ~gather(pop.active)
+        if c == first_chunk:
+            compile_time = time.perf_counter() - t0
+        out = {"update_metrics": out["update_metrics"], "eval_metrics": out["eval_metrics"],
+               "snapshots": _flatten_params(out["snapshots"]) if num_slots else {}}
+        record(c, out)
+        now = elapsed_before + time.perf_counter() - start
+        converged_time[finished & np.isnan(converged_time)] = now
+        if checkpoint is not None:
+            checkpoint.save_chunk(c, _flatten_outputs(out))
+            leaves = jax.tree.leaves(gather(pop))
+            state = {f"pop{i}": np.asarray(x) for i, x in enumerate(leaves)}
+            checkpoint.save_state({**state, "next_chunk": np.int64(c + 1), "converged_time": converged_time,
+                                   "elapsed": np.float64(now)})
+        if progress is not None:
+            progress(min((c + 1) * e_chunk, run.num_evaluations) * run.eval_every, int(finished[:size].sum()), size)
+    final_pop = gather(pop)
+    wall = elapsed_before + time.perf_counter() - start
 
     def assemble(chunks, length):
-        array = np.concatenate(chunks, axis=0)[:length]
-        padded = np.full((length,) + array.shape[1:], np.nan, array.dtype)
-        padded[: array.shape[0]] = array
-        return np.moveaxis(padded, 0, 1)  # member axis first
+        array = np.concatenate(chunks, axis=0)[:length] if chunks else np.zeros((0, padded))
+        out = np.full((length,) + array.shape[1:], np.nan, np.float32)
+        out[: array.shape[0]] = array
+        return np.moveaxis(out, 0, 1)[:size]  # member axis first, padding dropped
 
-    converged_time[pop.converged_update < 0] = np.nan
-    final = _flatten_params(jax.device_get(jax.vmap(rule.network)(pop.state)))
-    # snapshots not reached because every member stopped early hold the final (frozen) params
-    for i, u in enumerate(snap_updates):
+    final = _flatten_params(gather(jax.vmap(rule.network)(pop.state)))
+    for i, u in enumerate(snap_updates):  # snapshots after everyone stopped: the frozen params
         if u > 0 and np.isnan(snapshots[next(iter(snapshots))][i]).all():
             for name in snapshots:
                 snapshots[name][i] = final[name]
+    converged = np.asarray(final_pop.converged_update)[:size]
+    times = converged_time[:size].copy()
+    times[converged < 0] = np.nan
     return GroupResult(
         members=list(members),
-        update_metrics={k: assemble(v, n_up) for k, v in update_metrics.items()},
-        eval_metrics={k: assemble(v, n_ev) for k, v in eval_metrics.items()},
-        snapshots={k: np.moveaxis(v, 0, 1) for k, v in snapshots.items()},
-        converged_update=np.asarray(pop.converged_update),
-        diverged=np.asarray(pop.diverged),
-        converged_time=converged_time,
+        update_metrics={k: assemble(v, run.num_updates) for k, v in update_metrics.items()},
+        eval_metrics={k: assemble(v, run.num_evaluations) for k, v in eval_metrics.items()},
+        snapshots={k: np.moveaxis(v, 0, 1)[:size] for k, v in snapshots.items()},
+        converged_update=converged,
+        diverged=np.asarray(final_pop.diverged)[:size],
+        converged_time=times,
         wall_time=wall,
         compile_time=compile_time,
+    )
+
+
+def _flatten_outputs(out: dict) -> dict[str, np.ndarray]:
+    flat = {f"update/{k}": v for k, v in out["update_metrics"].items()}
+    flat.update({f"eval/{k}": v for k, v in out["eval_metrics"].items()})
+    flat.update({f"snap/{k}": v for k, v in out["snapshots"].items()})
+    return flat
+
+
+def _unflatten_outputs(arrays: dict[str, np.ndarray]) -> dict:
+    out = {"update_metrics": {}, "eval_metrics": {}, "snapshots": {}}
+    kinds = {"update": "update_metrics", "eval": "eval_metrics", "snap": "snapshots"}
+    for key, value in arrays.items():
+        kind, name = key.split("/", 1)
+        out[kinds[kind]][name] = value
+    return out
+
+
+def concat_results(parts: Sequence[GroupResult]) -> GroupResult:
+    """Join the population slices of one group back into one result."""
+    if len(parts) == 1:
+        return parts[0]
+
+    def cat(dicts):
+        return {k: np.concatenate([d[k] for d in dicts], axis=0) for k in dicts[0]}
+
+    return GroupResult(
+        members=[m for p in parts for m in p.members],
+        update_metrics=cat([p.update_metrics for p in parts]),
+        eval_metrics=cat([p.eval_metrics for p in parts]),
+        snapshots=cat([p.snapshots for p in parts]),
+        converged_update=np.concatenate([p.converged_update for p in parts]),
+        diverged=np.concatenate([p.diverged for p in parts]),
+        converged_time=np.concatenate([p.converged_time for p in parts]),
+        wall_time=float(sum(p.wall_time for p in parts)),
+        compile_time=float(sum(p.compile_time for p in parts)),
     )
 
 
