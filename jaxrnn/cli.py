@@ -20,11 +20,12 @@ import numpy as np
 
 
 def _run(args) -> int:
+    if args.distributed or args.coordinator or args.num_processes:
+        from jaxrnn import distributed  # before anything initialises the XLA back-end
+
+        distributed.initialize(args.coordinator, args.num_processes, args.process_id)
     from jaxrnn import population
     from jaxrnn.plot import plot_learning_curves
-
-    if args.distributed or args.coordinator or args.num_processes:
-        population.sharding.initialize_distributed(args.coordinator, args.num_processes, args.process_id)
     try:
         config = population.load_config(args.config)
         if args.memory_budget is not None:

@@ -53,13 +53,19 @@ class CTRNN(nn.RNNCellBase):
         ``W_in ~ input_scale·N(0, 1)``, ``b = 0``; ``gain_exponent = 2``.
       - ``"normal"`` (the paper's text): ``W_rec ~ N(0, g²/N)`` (std ``g/√N``); ``gain_exponent = 1``.
       - ``"uniform"``: ``W_in ~ U(−input_scale, input_scale)``, ``W_rec`` as ``"normal"``
-        (Ger & Barak's tracking controller).
+        (Ger & Barak's tracking controller with ``input_scale = 1/k``, ``k = √N``, or ``N``
+        for their ``small_scale``; SPECS §1.2).
+      - ``"ger_barak"``: Ger & Barak's double-integrator controller (``ct_rnn_controller``,
+        ``manually_initialize``; SPECS §1.2): ``W_in ~ N(0, 1/N²)`` (std ``1/N``, ignores
+        ``input_scale``), ``W_rec = g·N(0, 1/N)`` (std ``g/√N``), ``b = 0``;
+        ``gain_exponent = 1``. Their ``W_out ~ N(0, 1/N²)`` is the readout's (see
+        ``jaxrnn.rules.closed_loop``).
 
     Attributes (all static):
       hidden: number of units N.
       alpha: ``dt/τ`` in ``(0, 1]``; 1 gives the discrete RNN ``x ← W_rec f(x) + W_in u + b``.
       activation: ``tanh``, ``shifted_tanh`` (``1 + tanh``), ``relu`` or ``linear``.
-      weight_init: ``"mcmahan"``, ``"normal"`` or ``"uniform"``.
+      weight_init: ``"mcmahan"``, ``"normal"``, ``"uniform"`` or ``"ger_barak"``.
       input_scale: scale of ``W_in`` (0.5 in McMahan et al.).
       output: ``"state"`` or ``"rate"``.
       use_bias: include the bias ``b`` (initialised at 0).
@@ -77,7 +83,7 @@ class CTRNN(nn.RNNCellBase):
         check_range("model.hidden", self.hidden, 1, integer=True)
         check_range("model.alpha", self.alpha, 0.0, 1.0, low_open=True)
         check_choice("model.activation", self.activation, ACTIVATIONS)
-        check_choice("model.weight_init", self.weight_init, ("mcmahan", "normal", "uniform"))
+        check_choice("model.weight_init", self.weight_init, ("mcmahan", "normal", "uniform", "ger_barak"))
         check_choice("model.output", self.output, ("state", "rate"))
         check_range("model.input_scale", self.input_scale, 0.0)
         super().__post_init__()
@@ -93,6 +99,8 @@ class CTRNN(nn.RNNCellBase):
         if self.weight_init == "uniform":
             s = self.input_scale
             in_init = lambda k, shape, dtype=jnp.float32: jax.random.uniform(k, shape, dtype, -s, s)  # noqa: E731
+        elif self.weight_init == "ger_barak":
+            in_init = _normal(1.0 / n)
         else:
             in_init = _normal(self.input_scale)
         w_in = self.param("W_in", in_init, (n, inputs.shape[-1]))

@@ -2,7 +2,7 @@
 
 The member axis of every population array is sharded over a 1-D mesh of *all* devices
 (``jax.sharding.Mesh(jax.devices(), ("pop",))``) — the local devices of one process, or of every
-process after :func:`initialize_distributed` (JAX's multi-controller runtime: every process runs
+process after :func:`jaxrnn.distributed.initialize` (JAX's multi-controller runtime: every process runs
 the same program on its slice; nothing here is home-made cluster code). Members are independent,
 so the compiled chunk has no cross-device communication; only the host-side gathers of results
 (:func:`gather`, ``multihost_utils.process_allgather``) cross processes.
@@ -13,30 +13,12 @@ the runner marks inactive from the start and drops from the results.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import jax
 import numpy as np
 from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
-
-
-def initialize_distributed(coordinator: str | None = None, num_processes: int | None = None,
-                           process_id: int | None = None) -> None:
-    """Join a multi-process run (``jax.distributed.initialize``) with CPU collectives enabled.
-
-    With no arguments JAX reads the cluster from the environment (SLURM, Open MPI, ...), or from
-    ``JAXRNN_COORDINATOR`` / ``JAXRNN_NUM_PROCESSES`` / ``JAXRNN_PROCESS_ID``.
-    """
-    coordinator = coordinator or os.environ.get("JAXRNN_COORDINATOR")
-    if num_processes is None and "JAXRNN_NUM_PROCESSES" in os.environ:
-        num_processes = int(os.environ["JAXRNN_NUM_PROCESSES"])
-    if process_id is None and "JAXRNN_PROCESS_ID" in os.environ:
-        process_id = int(os.environ["JAXRNN_PROCESS_ID"])
-    # CPU devices of different processes talk through gloo (a no-op for GPU/TPU back-ends).
-    jax.config.update("jax_cpu_collectives_implementation", "gloo")
-    jax.distributed.initialize(coordinator, num_processes=num_processes, process_id=process_id)
 
 
 def population_mesh() -> Mesh:

@@ -7,6 +7,9 @@ from jaxrnn._checks import check_range
 from jaxrnn.rules.base import LearningRule
 from jaxrnn.rules.bptt import BPTTHParams, BPTTState, bptt
 from jaxrnn.rules.registry import get_rule, register_rule, registered_rules, rule_fields
+from jaxrnn.rules.closed_loop import ClosedLoopHParams, ClosedLoopState, closed_loop  # registers "closed_loop"
+from jaxrnn.rules.open_loop import OpenLoopHParams, OpenLoopState, open_loop  # registers "open_loop"
+from jaxrnn.rules.hebbian import HebbianHParams, HebbianState, hebbian  # registers "hebbian"
 
 
 def _check_bptt(values):
@@ -39,9 +42,18 @@ register_rule(
 __all__ = [
     "BPTTHParams",
     "BPTTState",
+    "ClosedLoopHParams",
+    "ClosedLoopState",
+    "HebbianHParams",
+    "HebbianState",
     "LearningRule",
+    "OpenLoopHParams",
+    "OpenLoopState",
     "bptt",
+    "closed_loop",
     "get_rule",
+    "open_loop",
+    "hebbian",
     "register_rule",
     "registered_rules",
     "rule_fields",
