@@ -9,6 +9,7 @@ from jaxrnn.rules.bptt import BPTTHParams, BPTTState, bptt
 from jaxrnn.rules.registry import get_rule, register_rule, registered_rules, rule_fields
 from jaxrnn.rules.closed_loop import ClosedLoopHParams, ClosedLoopState, closed_loop  # registers "closed_loop"
 from jaxrnn.rules.open_loop import OpenLoopHParams, OpenLoopState, open_loop  # registers "open_loop"
+from jaxrnn.rules.ppo import PPOHParams, PPOState, ppo  # registers "ppo"
 from jaxrnn.rules.hebbian import HebbianHParams, HebbianState, hebbian  # registers "hebbian"
 
 
@@ -49,10 +50,13 @@ __all__ = [
     "LearningRule",
     "OpenLoopHParams",
     "OpenLoopState",
+    "PPOHParams",
+    "PPOState",
     "bptt",
     "closed_loop",
     "get_rule",
     "open_loop",
+    "ppo",
     "hebbian",
     "register_rule",
     "registered_rules",

@@ -1,0 +1,206 @@
+"""Recurrent actor-critic: a cell followed by a Gaussian policy head and a value head.
+
+The network of the PPO agents of Huang, Singh & Rajan (2024), built on the template of Singh's
+``plumetracknets`` (``code/ppo/a2c_ppo_acktr/model.py``, ``distributions.py``):
+
+    h_t = cell(reset_t ? 0 : h_{t−1}, o_t)                      (e.g. VanillaRNN(64), tanh)
+    μ_t = W_mean tanh(W_hidden y_t + b_hidden) + b_mean           (policy mean, [A])
+    V_t = W_value tanh(W_hidden' y_t + b_hidden') + b_value       (value, scalar)
+    π(a | h_t) = N(μ_t, diag(exp(2·log_std)))                     (log_std: learned, state-independent)
+
+where ``y_t`` is the cell's output (``h_t`` for the jaxrnn cells). The recurrent state is zeroed
+before the first observation of every episode (``reset_t``: the previous step ended an episode).
+
+Initialisation as the template: hidden layers orthogonal with gain √2, the mean and value output
+layers orthogonal with gain 1, biases 0, ``log_std = 0``; the cell as ``init_params`` (for the
+VanillaRNN: PyTorch ``nn.RNN``-like normal weights, recurrent gain ``g``). The template's heads
+have two hidden layers; ``num_layers`` (default 1, as in the study brief) sets how many.
+Weights follow the package's column convention (``W[out, in]``, ``y = W x + b``).
+
+:func:`gaussian_log_prob` and :func:`gaussian_entropy` are the policy's log-density and entropy.
+
+Configuration tiers: every attribute of :class:`ActorCritic` and the heads is static; the gain
+``g`` is an argument of :meth:`ActorCritic.init` (sweepable); the params are state.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from flax import linen as nn
+
+from jaxrnn._checks import check_range
+from jaxrnn.models.cells import init_params
+
+SQRT2 = math.sqrt(2.0)
+LOG_2PI = math.log(2.0 * math.pi)
+
+
+def gaussian_log_prob(mean: jax.Array, log_std: jax.Array, action: jax.Array) -> jax.Array:
+    """``log N(action; mean, diag σ²)`` summed over the last (action) axis."""
+    z = (action - mean) * jnp.exp(-log_std)
+    return jnp.sum(-0.5 * z**2 - log_std - 0.5 * LOG_2PI, axis=-1)
+
+
+def gaussian_entropy(log_std: jax.Array) -> jax.Array:
+    """Entropy ``Σ_a (½ + ½ log 2π + log σ_a)`` of a diagonal Gaussian."""
+    return jnp.sum(0.5 + 0.5 * LOG_2PI + log_std, axis=-1)
+
+
+def _orthogonal(gain: float):
+    return jax.nn.initializers.orthogonal(scale=gain)
+
+
+class _MLPTrunk(nn.Module):
+    """``num_layers`` tanh layers ``z ← tanh(W z + b)`` of ``features`` units (orthogonal √2)."""
+
+    features: int
+    num_layers: int
+
+    @nn.compact
+    def __call__(self, z: jax.Array) -> jax.Array:
+        for i in range(self.num_layers):
+            suffix = "" if i == 0 else str(i + 1)
+            w = self.param(f"W_hidden{suffix}", _orthogonal(SQRT2), (self.features, z.shape[-1]))
+            b = self.param(f"b_hidden{suffix}", nn.initializers.zeros, (self.features,))
+            z = jnp.tanh(w @ z + b)
+        return z
+
+
+class GaussianPolicyHead(nn.Module):
+    """``y[N] -> (mean[A], log_std[A])``: tanh MLP to the mean, state-independent ``log_std``.
+
+    Attributes (static):
+      num_actions: A.
+      features: units per hidden layer (64).
+      num_layers: hidden layers (1; the plumetracknets template has 2).
+      init_log_std: initial ``log_std`` (0, as the template's ``AddBias(zeros)``).
+    """
+
+    num_actions: int = 1
+    features: int = 64
+    num_layers: int = 1
+    init_log_std: float = 0.0
+
+    @nn.compact
+    def __call__(self, y: jax.Array) -> tuple[jax.Array, jax.Array]:
+        z = _MLPTrunk(self.features, self.num_layers, name="trunk")(y) if self.num_layers else y
+        w = self.param("W_mean", _orthogonal(1.0), (self.num_actions, z.shape[-1]))
+        b = self.param("b_mean", nn.initializers.zeros, (self.num_actions,))
+        log_std = self.param("log_std", nn.initializers.constant(self.init_log_std), (self.num_actions,))
+        return w @ z + b, log_std
+
+
+class ValueHead(nn.Module):
+    """``y[N] -> V`` (a scalar): tanh MLP, linear output (orthogonal gain 1)."""
+
+    features: int = 64
+    num_layers: int = 1
+
+    @nn.compact
+    def __call__(self, y: jax.Array) -> jax.Array:
+        z = _MLPTrunk(self.features, self.num_layers, name="trunk")(y) if self.num_layers else y
+        w = self.param("W_value", _orthogonal(1.0), (1, z.shape[-1]))
+        b = self.param("b_value", nn.initializers.zeros, (1,))
+        return (w @ z + b)[0]
+
+
+@dataclasses.dataclass(frozen=True)
+class ActorCritic:
+    """A recurrent cell with policy and value heads (static structure only).
+
+    Params are ``{"cell": ..., "actor": ..., "critic": ...}`` (flax variable dicts).
+
+    Attributes:
+      cell: a flax cell with the ``RNNCellBase`` contract (unbatched carry).
+      input_size: observation size M.
+      num_actions: action size A.
+      features: units per hidden layer of each head (64).
+      num_layers: hidden layers per head (1).
+    """
+
+    cell: nn.Module
+    input_size: int
+    num_actions: int = 1
+    features: int = 64
+    num_layers: int = 1
+
+    def __post_init__(self):
+        check_range("rule.hidden_head", self.features, 1, integer=True)
+        check_range("rule.head_layers", self.num_layers, 0, integer=True)
+
+    @property
+    def policy(self) -> GaussianPolicyHead:
+        return GaussianPolicyHead(self.num_actions, self.features, self.num_layers)
+
+    @property
+    def critic(self) -> ValueHead:
+        return ValueHead(self.features, self.num_layers)
+
+    def initial_carry(self) -> Any:
+        """The zero recurrent state (the state at the start of every episode)."""
+        return self.cell.initialize_carry(jax.random.PRNGKey(0), (self.input_size,))
+
+    def init(self, key: jax.Array, gain: jax.Array | float = 1.0) -> dict[str, Any]:
+        """Params of cell (recurrent gain ``gain``), policy and value heads."""
+        key_cell, key_actor, key_critic = jax.random.split(key, 3)
+        cell_params = init_params(self.cell, key_cell, self.input_size, gain)
+        _, y = self.cell.apply(cell_params, self.initial_carry(), jnp.zeros((self.input_size,), jnp.float32))
+        return {
+            "cell": cell_params,
+            "actor": self.policy.init(key_actor, y),
+            "critic": self.critic.init(key_critic, y),
+        }
+
+    def step(self, params: Any, carry: Any, obs: jax.Array, reset: jax.Array):
+        """One step of one environment.
+
+        Args:
+          params: the network params.
+          carry: recurrent state after the previous step.
+          obs: ``[M]`` observation.
+          reset: ``()`` bool; True zeroes ``carry`` first (a new episode starts with ``obs``).
+
+        Returns:
+          ``(carry, (mean[A], log_std[A], value[], y[N]))``.
+        """
+        zero = self.initial_carry()
+        carry = jax.tree.map(lambda c, z: jnp.where(reset, z, c), carry, zero)
+        carry, y = self.cell.apply(params["cell"], carry, obs)
+        mean, log_std = self.policy.apply(params["actor"], y)
+        value = self.critic.apply(params["critic"], y)
+        return carry, (mean, log_std, value, y)
+
+    def value_after(self, params: Any, carry: Any, obs: jax.Array) -> jax.Array:
+        """``V`` after feeding ``obs`` to the network in state ``carry`` (no reset)."""
+        _, y = self.cell.apply(params["cell"], carry, obs)
+        return self.critic.apply(params["critic"], y)
+
+    def sequence(self, params: Any, carry0: Any, obs: jax.Array, resets: jax.Array):
+        """Re-run one environment's segment from its stored initial state.
+
+        Args:
+          carry0: recurrent state before the segment (reset by ``resets[0]`` if set).
+          obs: ``[T, M]`` observations; resets: ``[T]`` bools.
+
+        Returns:
+          ``(mean[T, A], log_std[A], values[T])``.
+        """
+
+        zero = self.initial_carry()
+
+        def body(carry, xs):
+            ob, reset = xs
+            carry = jax.tree.map(lambda c, z: jnp.where(reset, z, c), carry, zero)
+            carry, y = self.cell.apply(params["cell"], carry, ob)
+            return carry, y
+
+        # only the cell is inside the time loop; the heads see all T outputs at once
+        _, ys = jax.lax.scan(body, carry0, (obs, resets))
+        means, log_std = jax.vmap(self.policy.apply, in_axes=(None, 0))(params["actor"], ys)
+        values = jax.vmap(self.critic.apply, in_axes=(None, 0))(params["critic"], ys)
+        return means, log_std[0], values
