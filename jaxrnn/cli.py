@@ -6,7 +6,9 @@
                                                 re-running the same command resumes a killed run
     jaxrnn plot DIR                             learning curves and final accuracies (PNG)
     jaxrnn info DIR                             a summary table per condition
-    jaxrnn bench [NAME ...]                     run benchmark scripts in ./benchmarks
+    jaxrnn bench [NAME ...] [--summary-only]    run benchmark scripts in ./benchmarks, then write
+                                                results/summary.md, results/scaling.png and the
+                                                README's performance section
 """
 
 from __future__ import annotations
@@ -118,8 +120,14 @@ def _info(args) -> int:
 
 
 def _bench(args) -> int:
+    from jaxrnn.bench import summarize
+
     root = Path(args.dir)
-    scripts = sorted(root.glob("*.py"))
+    if args.summary_only:
+        for path in summarize(root / "results", readme=args.readme):
+            print(path)
+        return 0
+    scripts = sorted(p for p in root.glob("*.py") if not p.stem.startswith(("torch_", "_")))
     if args.names:
         scripts = [s for s in scripts if s.stem in args.names]
         missing = set(args.names) - {s.stem for s in scripts}
@@ -133,6 +141,8 @@ def _bench(args) -> int:
     for script in scripts:
         print(f"== {script.name}", flush=True)
         status |= subprocess.call([sys.executable, str(script), *args.extra])
+    for path in summarize(root / "results", readme=args.readme):
+        print(path)
     return status
 
 
@@ -159,6 +169,8 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("bench", help="run benchmark scripts")
     p.add_argument("names", nargs="*", help="benchmark script names (default: all)")
     p.add_argument("--dir", default="benchmarks", help="folder of benchmark scripts")
+    p.add_argument("--summary-only", action="store_true", help="only rebuild the summary, plots and README section")
+    p.add_argument("--readme", default="README.md", help="README whose performance section is regenerated")
     p.add_argument("extra", nargs=argparse.REMAINDER, help="arguments passed to each script after --")
     p.set_defaults(func=_bench)
     args = parser.parse_args(argv)
