@@ -63,7 +63,7 @@ def run(
     progress = Progress(quiet or not sharding.is_writer())
     results = []
     for i, members in enumerate(groups):
-        plan = plan_group(members, config.run, budget) if len(members) > 1 else None
+        plan = plan_group(members, config.run, budget) if needs_plan(members, budget) else None
         slices = plan.slices(members) if plan else [members]
         parts = []
         for j, part in enumerate(slices):
@@ -87,6 +87,18 @@ def run(
         checkpoint.mark_complete(out)
     sharding.barrier("store")
     return dataset
+
+
+PLAN_ABOVE = 64
+
+
+def needs_plan(members, budget) -> bool:
+    """Plan memory when a budget is given, or (default budget) for groups over 64 members.
+
+    Planning compiles the group's chunk once more to read XLA's memory analysis; small groups
+    skip that compile (a few seconds) since they fit any device jaxrnn runs on.
+    """
+    return len(members) > 1 and (budget is not None or len(members) > PLAN_ABOVE)
 
 
 def dry_run(config: Config | str | Path = "default", memory_budget: int | str | None = None) -> list[dict]:

@@ -6,6 +6,8 @@ Each rule registers itself in :mod:`jaxrnn.rules.registry` so configs can name i
 from jaxrnn._checks import check_range
 from jaxrnn.rules.base import LearningRule
 from jaxrnn.rules.bptt import BPTTHParams, BPTTState, bptt
+from jaxrnn.rules.full_force import FullForceHParams, FullForceState, full_force  # registers "full_force"
+from jaxrnn.rules.ga import GAHParams, GAState, ga  # registers "ga"
 from jaxrnn.rules.registry import get_rule, register_rule, registered_rules, rule_fields
 from jaxrnn.rules.closed_loop import ClosedLoopHParams, ClosedLoopState, closed_loop  # registers "closed_loop"
 from jaxrnn.rules.open_loop import OpenLoopHParams, OpenLoopState, open_loop  # registers "open_loop"
@@ -45,6 +47,10 @@ __all__ = [
     "BPTTState",
     "ClosedLoopHParams",
     "ClosedLoopState",
+    "FullForceHParams",
+    "FullForceState",
+    "GAHParams",
+    "GAState",
     "HebbianHParams",
     "HebbianState",
     "LearningRule",
@@ -54,6 +60,8 @@ __all__ = [
     "PPOState",
     "bptt",
     "closed_loop",
+    "full_force",
+    "ga",
     "get_rule",
     "open_loop",
     "ppo",
