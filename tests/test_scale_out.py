@@ -162,38 +162,49 @@ def test_resume_with_a_different_config_is_refused(reference, tmp_path):
 
 MEMORY_CHILD = textwrap.dedent("""
     import resource, sys, json
-    import jax, numpy as np
+    import jax, jax.numpy as jnp, numpy as np
     from jaxrnn import population
+    jax.block_until_ready(jax.jit(lambda x: x + 1)(jnp.ones(3)))  # start the runtime
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     config = population.from_dict({
         "run": {"num_updates": 4, "eval_every": 2, "chunk_updates": 2, "snapshots": 0, "stop_threshold": 2.0},
         "task": {"name": "rdm", "num_steps": 750},
         "model": {"hidden": 50},
         "rule": {"batch": 200, "num_validation_trials": 50},
-        "grid": {"seeds": 8}})
+        "grid": {"seeds": int(sys.argv[2])}})
     budget = None if sys.argv[1] == "none" else sys.argv[1]
-    plan = population.planner.plan_group(config.members(), config.run,
-                                         None if budget is None else population.planner.parse_bytes(budget))
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     ds = population.run(config, quiet=True, memory_budget=budget)
     after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    plan = population.planner.plan_group(config.members(), config.run,
+                                         None if budget is None else population.planner.parse_bytes(budget))
     print(json.dumps({"growth": after - before, "slice": plan.population_chunk, "remat": plan.rule_overrides,
                       "per_member": plan.bytes_per_member, "loss": np.nan_to_num(ds.loss.values).tolist()}))
 """)
 
 
 def test_memory_planner_keeps_the_run_under_its_budget():
+    """Peak RSS attributable to the population stays within the budget.
+
+    A one-member run measures what does not depend on the population (JAX runtime, compiler,
+    host copies): about 400 MiB here. The 8-member run without a budget needs ~110 MiB more than
+    that; with a 64 MiB budget the planner splits it into slices and the excess stays under the
+    budget plus a 64 MiB allowance for the noise of RSS high-water marks (the planner's own
+    compile, allocator fragmentation) — still far below the unbudgeted excess.
+    """
     import json
 
     runs = {}
-    for budget in ("none", "64MiB"):
-        out = subprocess.run([sys.executable, "-c", MEMORY_CHILD, budget], env=_env(), capture_output=True, text=True)
+    for name, budget, seeds in (("single", "none", 1), ("whole", "none", 8), ("budgeted", "64MiB", 8)):
+        out = subprocess.run([sys.executable, "-c", MEMORY_CHILD, budget, str(seeds)], env=_env(),
+                             capture_output=True, text=True)
         assert out.returncode == 0, out.stderr
-        runs[budget] = json.loads(out.stdout.strip().splitlines()[-1])
-    whole, budgeted = runs["none"], runs["64MiB"]
+        runs[name] = json.loads(out.stdout.strip().splitlines()[-1])
+    single, whole, budgeted = runs["single"], runs["whole"], runs["budgeted"]
+    budget = 64 * 2**20
     assert whole["slice"] == 8 and budgeted["slice"] < 8
-    assert budgeted["slice"] * budgeted["per_member"] <= 64 * 2**20
-    # the peak resident memory grows by less than the budget plus compiler/runtime overhead,
-    # and clearly less than the unbudgeted run of the same population
+    assert budgeted["slice"] * budgeted["per_member"] <= budget
+    noise = 64 * 2**20
+    assert whole["growth"] - single["growth"] > budget  # without the planner the budget is exceeded
+    assert budgeted["growth"] - single["growth"] < budget + noise
     assert budgeted["growth"] < whole["growth"]
-    assert budgeted["growth"] < 64 * 2**20 + 200 * 2**20
     np.testing.assert_allclose(budgeted["loss"], whole["loss"], rtol=1e-4)

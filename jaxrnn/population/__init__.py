@@ -24,7 +24,16 @@ from jaxrnn.population.config import (
 )
 from jaxrnn.population.planner import parse_bytes, plan_group, time_one_chunk
 from jaxrnn.population.progress import Progress
-from jaxrnn.population.runner import concat_results, group_members, member_keys, train_part, update_key
+from jaxrnn.population.builders import build_rule
+from jaxrnn.population.runner import (
+    chunk_plan,
+    concat_results,
+    group_members,
+    make_chunk,
+    member_keys,
+    train_part,
+    update_key,
+)
 from jaxrnn.population.store import load
 
 
@@ -65,6 +74,10 @@ def run(
     for i, members in enumerate(groups):
         plan = plan_group(members, config.run, budget) if needs_plan(members, budget) else None
         slices = plan.slices(members) if plan else [members]
+        overrides = plan.rule_overrides if plan else None
+        first = members[0]
+        rule, _ = build_rule(first.task, first.model, {**first.rule, **(overrides or {})})
+        chunk_fn = make_chunk(rule, config.run, chunk_plan(config.run)[1])  # one program for all slices
         parts = []
         for j, part in enumerate(slices):
             first = part[0]
@@ -75,9 +88,8 @@ def run(
             part_checkpoint = None
             if out is not None:
                 part_checkpoint = checkpoint.PartCheckpoint(out, f"g{i:03d}-p{j:03d}", enabled=sharding.is_writer())
-            overrides = plan.rule_overrides if plan else None
-            parts.append(train_part(part, config.run, progress=report, checkpoint=part_checkpoint,
-                                    rule_overrides=overrides))
+            parts.append(train_part(part, config.run, progress=report, checkpoint=part_checkpoint, rule=rule,
+                                    chunk_fn=chunk_fn, pad_to=len(slices[0])))
         results.append(concat_results(parts))
     progress.close()
     devices = [str(d) for d in jax.devices()]

@@ -28,7 +28,7 @@ import numpy as np
 
 from jaxrnn._checks import fail
 from jaxrnn.population.config import Member, RunConfig
-from jaxrnn.population.runner import _chunk_plan, init_population, make_chunk, prepare, validation_key
+from jaxrnn.population.runner import chunk_plan, init_population, make_chunk, prepare, validation_key
 from jaxrnn.rules.registry import get_rule
 
 _UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
@@ -76,7 +76,7 @@ class Plan:
 def bytes_per_member(members: Sequence[Member], run: RunConfig, rule_overrides: dict | None = None) -> int:
     """XLA's memory estimate of the compiled chunk for one member of this group."""
     rule, hparams, init_keys, train_keys = prepare(members[:1], rule_overrides)
-    _, num_slots, _ = _chunk_plan(run)
+    _, num_slots, _ = chunk_plan(run)
     chunk = make_chunk(rule, run, num_slots)
     pop = jax.eval_shape(lambda k, h: init_population(rule, k, h, run.stop_window), init_keys, hparams)
     slots = jnp.zeros((run.evals_per_chunk,), jnp.int32)
@@ -113,7 +113,7 @@ def plan_group(members: Sequence[Member], run: RunConfig, budget: int | None = N
 def time_one_chunk(members: Sequence[Member], run: RunConfig, rule_overrides: dict | None = None) -> tuple[float, float]:
     """``(compile seconds, seconds of one chunk)`` of this slice: compiled ahead of time, run once."""
     rule, hparams, init_keys, train_keys = prepare(members, rule_overrides)
-    _, num_slots, _ = _chunk_plan(run)
+    _, num_slots, _ = chunk_plan(run)
     pop = jax.jit(lambda k, h: init_population(rule, k, h, run.stop_window))(init_keys, hparams)
     slots = jnp.full((run.evals_per_chunk,), -1, jnp.int32)
     args = (pop, hparams, train_keys, validation_key(run), jnp.int32(0), slots)

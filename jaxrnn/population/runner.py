@@ -192,7 +192,7 @@ def _flatten_params(tree: Any) -> dict[str, Any]:
     return flat
 
 
-def _chunk_plan(run: RunConfig) -> tuple[list[list[int]], int, list[int]]:
+def chunk_plan(run: RunConfig) -> tuple[list[list[int]], int, list[int]]:
     """Snapshot slots per chunk: ``(slots[chunk][eval] (-1 none), max slots per chunk, updates)``."""
     snap_updates = snapshot_updates(run)
     snap_at = {u // run.eval_every - 1: i for i, u in enumerate(snap_updates) if u > 0}
@@ -203,11 +203,11 @@ def _chunk_plan(run: RunConfig) -> tuple[list[list[int]], int, list[int]]:
     return slots, num_slots, snap_updates
 
 
-def prepare(members: Sequence[Member], rule_overrides: dict | None = None):
-    """Build a group's rule and its members' stacked hparams and keys (host arrays)."""
-    first = members[0]
-    rule_table = {**first.rule, **(rule_overrides or {})}
-    rule, _ = build_rule(first.task, first.model, rule_table)
+def prepare(members: Sequence[Member], rule_overrides: dict | None = None, rule=None):
+    """A group's rule (built unless given) and its members' stacked hparams and keys (host arrays)."""
+    if rule is None:
+        first = members[0]
+        rule, _ = build_rule(first.task, first.model, {**first.rule, **(rule_overrides or {})})
     hps = [member_hparams(rule, m.task, m.model, m.rule) for m in members]
     hparams = jax.tree.map(lambda *xs: np.stack([np.asarray(x) for x in xs]), *hps)
     keys = [member_keys(m.seed) for m in members]
@@ -223,18 +223,24 @@ def train_part(
     progress=None,
     checkpoint: PartCheckpoint | None = None,
     rule_overrides: dict | None = None,
+    rule=None,
+    chunk_fn=None,
+    pad_to: int | None = None,
 ) -> GroupResult:
     """Train one population slice of a group (members sharing static fields) to the end.
 
-    The slice is padded to a multiple of the device count and sharded over all devices (and
-    processes); with ``checkpoint`` its state is saved after every chunk and a run resumes from it.
+    The slice is padded (to ``pad_to`` members, then to a multiple of the device count) and
+    sharded over all devices (and processes); with ``checkpoint`` its state is saved after every
+    chunk and a run resumes from it. Passing the group's ``rule`` and ``chunk_fn`` (from
+    :func:`make_chunk`) with a common ``pad_to`` lets every slice of a group reuse one compiled
+    program.
     """
-    rule, hparams, init_keys, train_keys = prepare(members, rule_overrides)
+    rule, hparams, init_keys, train_keys = prepare(members, rule_overrides, rule)
     size = len(members)
     mesh = population_mesh()
-    padded = padded_size(size, mesh)
+    padded = padded_size(max(size, pad_to or 0), mesh)
     hparams, init_keys, train_keys = (shard(pad_members(x, padded), mesh) for x in (hparams, init_keys, train_keys))
-    chunk_slots, num_slots, snap_updates = _chunk_plan(run)
+    chunk_slots, num_slots, snap_updates = chunk_plan(run)
     e_chunk = run.evals_per_chunk
 
     start = time.perf_counter()
@@ -270,7 +276,7 @@ def train_part(
         for c in range(first_chunk):
             arrays = checkpoint.load_chunk(c)
             record(c, _unflatten_outputs(arrays))
-    chunk_fn = make_chunk(rule, run, num_slots)
+    chunk_fn = chunk_fn if chunk_fn is not None else make_chunk(rule, run, num_slots)
     val_key = validation_key(run)
     finished = ~gather(pop.active)
     if progress is not None and first_chunk:
