@@ -10,10 +10,20 @@ authors' code; ``shared_initial_state=False`` draws one per trial), and takes on
 (for the decision tasks the first- and last-step loss of the authors' code; they sum over the
 batch, we average, which Adam's scale invariance makes immaterial up to its ε).
 Only the parameters named in ``trainable`` move (default ``("W_rec",)``: the study trains
-J_rec only); the others keep their initial values.
+J_rec only); the others keep their initial values and no gradient is computed for them.
+
+Speed (CPU): the batch runs as one array with the trial axis innermost
+(:func:`~jaxrnn.models.rollout.rollout_trials`); a :class:`~jaxrnn.models.CTRNN` with a
+:class:`~jaxrnn.models.LinearReadout` uses the hand-written backward pass of
+:func:`~jaxrnn.models.rollout.ctrnn_readout_trials`; and the gradient is accumulated over
+chunks of ``trials_per_chunk`` trials, each chunk's forward and backward pass finishing before
+the next starts, which keeps a time step's arrays cache-sized when a population is vmapped and
+divides the memory for the stored activations by the number of chunks. All three change the
+numbers only by float32 rounding (``benchmarks/README.md`` has the measurements).
 
 Configuration tiers:
-  static (factory arguments): cell, task, readout, batch, trainable, validation size, remat.
+  static (factory arguments): cell, task, readout, batch, trainable, validation size, remat,
+    trials per chunk.
   sweepable (:class:`BPTTHParams`): learning rate, Adam β's, recurrent gain g at init,
     initial-state scale, gradient-clip norm and the task params.
   state (:class:`BPTTState`): network params, Adam moments, update count.
@@ -29,9 +39,9 @@ import optax
 from flax import struct
 
 from jaxrnn._checks import check_range, fail
-from jaxrnn.models.cells import init_params
+from jaxrnn.models.cells import CTRNN, init_params
 from jaxrnn.models.heads import LinearReadout
-from jaxrnn.models.rollout import rollout
+from jaxrnn.models.rollout import ctrnn_readout_trials, rollout, rollout_trials
 from jaxrnn.rules.base import LearningRule
 
 
@@ -80,9 +90,18 @@ def trainable_mask(params: Any, trainable: tuple[str, ...] | None) -> Any:
 
 def clip_by_global_norm(grads: Any, max_norm: jax.Array) -> Any:
     """Rescale ``grads`` so their global norm is at most ``max_norm`` (a traced scalar)."""
-    norm = optax.global_norm(grads)
+    norm = optax.tree.norm(grads)
     scale = jnp.minimum(1.0, max_norm / jnp.maximum(norm, 1e-12))
     return jax.tree.map(lambda g: g * scale, grads)
+
+
+def freeze(params: Any, mask: Any) -> Any:
+    """``params`` with ``jax.lax.stop_gradient`` on the leaves where ``mask`` is False.
+
+    Differentiating through the result gives exact zeros for those leaves without computing
+    them (no backward work and no stored activations on their behalf).
+    """
+    return jax.tree.map(lambda p, m: p if m else jax.lax.stop_gradient(p), params, mask)
 
 
 def network_outputs(cell, readout, params: Any, x0: jax.Array, inputs: jax.Array, *, remat: bool = False):
@@ -90,6 +109,35 @@ def network_outputs(cell, readout, params: Any, x0: jax.Array, inputs: jax.Array
     states, hidden = rollout(cell, params["cell"], x0, inputs, remat=remat)
     outputs = jax.vmap(lambda h: readout.apply(params["readout"], h))(hidden)
     return outputs, states
+
+
+def batch_outputs(cell, readout, params: Any, x0: jax.Array, inputs: jax.Array, *, remat: bool = False):
+    """Outputs ``[B, T, O]`` of ``B`` trials (``inputs[B, T, M]``) from states ``x0[B, N]``.
+
+    The numbers of ``jax.vmap(network_outputs)`` up to float32 rounding, computed with the
+    trial axis innermost; a ``CTRNN`` (``output="state"``) with a ``LinearReadout`` takes
+    :func:`~jaxrnn.models.rollout.ctrnn_readout_trials` (hand-written backward pass, which
+    stores only the rates, so ``remat`` does not apply to it).
+    """
+    if type(cell) is CTRNN and cell.output == "state" and type(readout) is LinearReadout:
+        return ctrnn_readout_trials(cell, params["cell"], params["readout"], x0, inputs)
+    head = lambda h: readout.apply(params["readout"], h)  # noqa: E731
+    return rollout_trials(cell, params["cell"], x0, inputs, readout=head, remat=remat)
+
+
+def default_trials_per_chunk(batch: int, max_chunk: int = 128) -> int:
+    """The largest divisor of ``batch`` that is at most ``max_chunk`` (500 → 125).
+
+    ``batch`` itself when it is at most ``max_chunk`` or has no divisor in
+    ``[max_chunk / 4, max_chunk]`` (chunks much smaller than that cost more in per-step
+    overhead than they gain).
+    """
+    if batch <= max_chunk:
+        return batch
+    for size in range(max_chunk, max_chunk // 4 - 1, -1):
+        if batch % size == 0:
+            return size
+    return batch
 
 
 def bptt(
@@ -102,6 +150,7 @@ def bptt(
     num_validation_trials: int = 2000,
     shared_initial_state: bool = True,
     remat: bool = False,
+    trials_per_chunk: int | None = None,
 ) -> LearningRule:
     """Build the BPTT rule for ``cell`` on supervised ``task``.
 
@@ -114,13 +163,30 @@ def bptt(
         "W_out")``) or ``None`` for all.
       num_validation_trials: size of the validation set used by ``evaluate``.
       shared_initial_state: one ``x_0`` per batch (authors) vs one per trial.
-      remat: checkpoint the time-scan body (less memory, ~1/3 more compute).
+      remat: checkpoint the time-scan body (less memory, ~1/3 more compute). Not needed, and
+        ignored, for a ``CTRNN`` (``output="state"``) with a ``LinearReadout``, whose
+        hand-written backward pass already stores only the rates.
+      trials_per_chunk: the gradient is summed over chunks of this many trials, one chunk's
+        forward and backward pass after the other (must divide ``batch``). Smaller chunks
+        need less memory (the stored activations scale with the chunk, not the batch) and,
+        for a vmapped population, keep each step's ``[P, N, chunk]`` arrays in cache; larger
+        chunks have less per-step overhead. ``None`` (default) takes
+        :func:`default_trials_per_chunk` (125 for the study's batch of 500), which on a
+        2-core CPU was fastest for populations of ~64 and ~10% slower than one chunk for 16;
+        ``trials_per_chunk=batch`` turns chunking off.
 
     Returns:
       The :class:`~jaxrnn.rules.base.LearningRule` bundle.
     """
     check_range("rule.batch", batch, 1, integer=True)
     check_range("rule.num_validation_trials", num_validation_trials, 1, integer=True)
+    if trials_per_chunk is None:
+        trials_per_chunk = default_trials_per_chunk(batch)
+    check_range("rule.trials_per_chunk", trials_per_chunk, 1, batch, integer=True)
+    if batch % trials_per_chunk:
+        divisors = [d for d in range(1, batch + 1) if batch % d == 0]
+        fail("rule.trials_per_chunk", trials_per_chunk, f"a divisor of batch = {batch}: {divisors}")
+    num_chunks = batch // trials_per_chunk
     readout = readout if readout is not None else LinearReadout(task.output_size, scale=0.1)
     hidden = cell.hidden
     names = _param_names(cell, readout, task.input_size)
@@ -146,30 +212,45 @@ def bptt(
         x0 = hp.init_state_scale * jax.random.normal(key, shape, jnp.float32)
         return jnp.broadcast_to(x0, (n, hidden))
 
-    def batch_loss(params, key, hp):
+    def chunk_loss(params, trials, x0):
+        return task.loss(batch_outputs(cell, readout, params, x0, trials.inputs, remat=remat), trials)
+
+    def loss_and_grads(params, mask, trials, x0):
+        """Mean loss over the batch and its gradient, summed chunk by chunk."""
+
+        def chunk_value_and_grad(chunk):
+            return jax.value_and_grad(lambda p: chunk_loss(freeze(p, mask), *chunk))(params)
+
+        if num_chunks == 1:
+            return chunk_value_and_grad((trials, x0))
+        chunks = jax.tree.map(lambda a: a.reshape((num_chunks, trials_per_chunk) + a.shape[1:]), (trials, x0))
+
+        def add_chunk(total, chunk):
+            return jax.tree.map(jnp.add, total, chunk_value_and_grad(chunk)), None
+
+        zero = (jnp.zeros((), jnp.float32), jax.tree.map(jnp.zeros_like, params))
+        (loss, grads), _ = jax.lax.scan(add_chunk, zero, chunks)
+        # each chunk's loss is its own mean over trials; equal chunks → the batch mean
+        return loss / num_chunks, jax.tree.map(lambda g: g / num_chunks, grads)
+
+    def update(key, state, hp):
         key_trials, key_x0 = jax.random.split(key)
         trials = task.sample(key_trials, hp.task, batch)
         x0 = initial_states(key_x0, hp, batch)
-        run = lambda x, u: network_outputs(cell, readout, params, x, u, remat=remat)[0]  # noqa: E731
-        outputs = jax.vmap(run)(x0, trials.inputs)
-        return task.loss(outputs, trials)
-
-    def update(key, state, hp):
-        loss, grads = jax.value_and_grad(batch_loss)(state.params, key, hp)
-        mask = trainable_mask(grads, trainable)
+        mask = trainable_mask(state.params, trainable)
+        loss, grads = loss_and_grads(state.params, mask, trials, x0)
         grads = jax.tree.map(lambda g, m: g if m else jnp.zeros_like(g), grads, mask)
         grads = clip_by_global_norm(grads, hp.max_grad_norm)
         updates, opt_state = adam.update(grads, state.opt_state, state.params)
         params = jax.tree.map(lambda p, u, m: p - hp.learning_rate * u if m else p, state.params, updates, mask)
         new_state = BPTTState(params=params, opt_state=opt_state, step=state.step + 1)
-        return new_state, {"loss": loss, "grad_norm": optax.global_norm(grads)}
+        return new_state, {"loss": loss, "grad_norm": optax.tree.norm(grads)}
 
     def evaluate(key, state, hp):
         key_trials, key_x0 = jax.random.split(key)
         trials = task.validation_trials(key_trials, hp.task, num_validation_trials)
         x0 = initial_states(key_x0, hp, num_validation_trials)
-        run = lambda x, u: network_outputs(cell, readout, state.params, x, u)[0]  # noqa: E731
-        outputs = jax.vmap(run)(x0, trials.inputs)
+        outputs = batch_outputs(cell, readout, state.params, x0, trials.inputs)
         return {
             "accuracy": jnp.mean(task.accuracy(outputs, trials)),
             "loss": task.loss(outputs, trials),
