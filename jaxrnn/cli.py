@@ -6,6 +6,7 @@
                                                 re-running the same command resumes a killed run
     jaxrnn plot DIR                             learning curves and final accuracies (PNG)
     jaxrnn info DIR                             a summary table per condition
+    jaxrnn analyze DIR                          fixed points, SVCCA, topology into the run's store
     jaxrnn bench [NAME ...] [--summary-only]    run benchmark scripts in ./benchmarks, then write
                                                 results/summary.md, results/scaling.png and the
                                                 README's performance section
@@ -108,6 +109,19 @@ def _plot(args) -> int:
     return 0
 
 
+def _analyze(args) -> int:
+    from jaxrnn.analysis.pipeline import analyze_store
+
+    try:
+        dataset = analyze_store(args.dir, snapshot=args.snapshot, num_starts=args.num_starts)
+    except ValueError as error:
+        print(f"jaxrnn analyze: {error}", file=sys.stderr)
+        return 2
+    added = sorted(v for v in dataset.data_vars if v.startswith(("fp_", "svcca", "topology", "mds", "silhouette")))
+    print(f"{args.dir}: added {', '.join(added)}")
+    return 0
+
+
 def _info(args) -> int:
     from jaxrnn import population
 
@@ -163,6 +177,11 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("plot", help="figures from a run directory")
     p.add_argument("dir")
     p.set_defaults(func=_plot)
+    p = sub.add_parser("analyze", help="fixed points, SVCCA, topology, MDS of a stored population (into its store)")
+    p.add_argument("dir")
+    p.add_argument("--snapshot", type=int, default=-1, help="params snapshot to analyse (default: last)")
+    p.add_argument("--num-starts", type=int, default=100, help="fixed-point starts per probe input")
+    p.set_defaults(func=_analyze)
     p = sub.add_parser("info", help="summary table of a run directory")
     p.add_argument("dir")
     p.set_defaults(func=_info)

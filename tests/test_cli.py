@@ -65,3 +65,18 @@ def test_packaged_configs_parse():
     assert set(default.sweep_axes()) == {"task.name", "task.noise_std"}
     full = population.load_config("mcmahan-bptt")
     assert len(full.members()) == 50 * 3 * 6
+
+
+def test_analyze_adds_fixed_points_and_distances_to_the_store(tmp_path):
+    config = tmp_path / "tiny.toml"
+    config.write_text(TINY)
+    out = tmp_path / "out"
+    assert main(["run", str(config), "--out", str(out), "--quiet"]) == 0
+    assert main(["analyze", str(out), "--num-starts", "8"]) == 0
+    ds = population.load(out)
+    d = ds["svcca_distance"].values
+    assert d.shape == (4, 4)
+    np.testing.assert_allclose(np.diag(d), 0.0, atol=1e-5)
+    np.testing.assert_allclose(d, d.T, atol=1e-6)
+    assert ds["fp_x"].dims[0] == "member" and ds["fp_valid"].values.any()
+    assert "loss" in ds  # the training results are kept

@@ -1,0 +1,120 @@
+"""Small statistics in JAX (jit/vmap-able): OLS regression with its t-test, mean with a t-interval.
+
+Written so the Huang, Singh & Rajan (2024) analyses (:mod:`jaxrnn.analysis.policy`) stay inside
+one compiled, vmapped program; they reproduce ``scipy.stats.linregress`` and the Student-t
+interval ``mean ± t_{(1+c)/2, n−1}·s/√n``.
+
+Student-t tail probabilities use the regularised incomplete beta function
+(``jax.scipy.special.betainc``)::
+
+    P(|T_ν| > t) = I_{ν/(ν+t²)}(ν/2, ½)
+
+and quantiles invert it by bisection on ``t`` (:func:`t_quantile`). Samples are masked rather
+than dropped (``mask[S]`` of bools; NaN samples are masked out as well), so shapes stay static.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+from jax.scipy.special import betainc
+
+
+def t_two_sided_p(t: jax.Array, df: jax.Array) -> jax.Array:
+    """``P(|T_df| > |t|)`` for Student's t with ``df`` degrees of freedom."""
+    t = jnp.asarray(t, jnp.float32)
+    df = jnp.asarray(df, t.dtype)
+    return betainc(0.5 * df, 0.5, df / (df + t * t))
+
+
+def t_quantile(q: jax.Array | float, df: jax.Array, iters: int = 100) -> jax.Array:
+    """The ``q``-quantile (``q ≥ ½``) of Student's t: solves ``P(|T| > t) = 2(1 − q)`` by bisection.
+
+    The bracket is ``[0, 1e6]`` (covers ``df ≥ 1`` at any ``q ≤ 1 − 1e-6``); ``iters`` halvings.
+    """
+    df = jnp.asarray(df, jnp.float32)
+    tail = 2.0 * (1.0 - jnp.asarray(q, jnp.float32))
+
+    def body(_, bracket):
+        lo, hi = bracket
+        mid = 0.5 * (lo + hi)
+        too_small = t_two_sided_p(mid, df) > tail
+        return jnp.where(too_small, mid, lo), jnp.where(too_small, hi, mid)
+
+    lo, hi = jax.lax.fori_loop(0, iters, body, (jnp.zeros_like(df), jnp.full_like(df, 1e6)))
+    return 0.5 * (lo + hi)
+
+
+def _mask(x: jax.Array, mask: jax.Array | None) -> jax.Array:
+    valid = jnp.isfinite(x)
+    return valid if mask is None else valid & jnp.asarray(mask, bool)
+
+
+@struct.dataclass
+class Regression:
+    """OLS fit ``y ≈ slope·x + intercept`` (fields as ``scipy.stats.linregress``).
+
+    Attributes:
+      slope, intercept: least-squares coefficients.
+      r: Pearson correlation.
+      p: two-sided p-value of ``H0: slope = 0`` (t-test, ``n − 2`` degrees of freedom).
+      stderr: standard error of the slope ``√((1 − r²) s_yy / ((n − 2) s_xx))``.
+      ci_low, ci_high: ``slope ∓ t_{(1+c)/2, n−2}·stderr`` (``c`` = confidence).
+      n: number of points used.
+    """
+
+    slope: jax.Array
+    intercept: jax.Array
+    r: jax.Array
+    p: jax.Array
+    stderr: jax.Array
+    ci_low: jax.Array
+    ci_high: jax.Array
+    n: jax.Array
+
+
+def linear_regression(x: jax.Array, y: jax.Array, mask: jax.Array | None = None,
+                      confidence: float = 0.95) -> Regression:
+    """Ordinary least squares of ``y[S]`` on ``x[S]`` over the masked, finite pairs.
+
+    ``slope = s_xy/s_xx``, ``r = s_xy/√(s_xx s_yy)``, ``t = r√((n−2)/(1−r²))``; equals
+    ``scipy.stats.linregress(x[m], y[m])`` plus a ``confidence`` interval of the slope.
+    Needs ``n ≥ 3`` (NaN p and interval otherwise).
+    """
+    x = jnp.asarray(x, jnp.float32)
+    y = jnp.asarray(y, jnp.float32)
+    m = (_mask(x, mask) & jnp.isfinite(y)).astype(jnp.float32)
+    xs, ys = jnp.where(m > 0, x, 0.0), jnp.where(m > 0, y, 0.0)
+    n = jnp.sum(m)
+    mx, my = jnp.sum(xs) / n, jnp.sum(ys) / n
+    dx, dy = m * (xs - mx), m * (ys - my)
+    sxx, syy, sxy = jnp.sum(dx * dx), jnp.sum(dy * dy), jnp.sum(dx * dy)
+    slope = sxy / sxx
+    r = jnp.clip(sxy / jnp.sqrt(sxx * syy), -1.0, 1.0)
+    df = n - 2.0
+    t = r * jnp.sqrt(df / jnp.maximum((1.0 - r) * (1.0 + r), 1e-30))
+    p = jnp.where(df > 0, t_two_sided_p(t, jnp.maximum(df, 1.0)), jnp.nan)
+    stderr = jnp.sqrt(jnp.maximum((1.0 - r * r) * syy / sxx, 0.0) / df)
+    half = t_quantile(0.5 * (1.0 + confidence), jnp.maximum(df, 1.0)) * stderr
+    half = jnp.where(df > 0, half, jnp.nan)
+    return Regression(slope=slope, intercept=my - slope * mx, r=r, p=p, stderr=stderr,
+                      ci_low=slope - half, ci_high=slope + half, n=n)
+
+
+def mean_interval(x: jax.Array, axis: int = 0, confidence: float = 0.99,
+                  mask: jax.Array | None = None) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """``(mean, low, high)`` of ``x`` along ``axis``: ``mean ∓ t_{(1+c)/2, n−1}·s/√n``.
+
+    ``s`` is the sample standard deviation (``ddof = 1``); masked or non-finite samples are
+    left out. This treats the samples as independent (for a time series it is the interval of
+    Huang et al.'s Fig. 1e, narrower than one that accounts for autocorrelation).
+    """
+    x = jnp.asarray(x, jnp.float32)
+    m = _mask(x, mask if mask is None else jnp.broadcast_to(mask, x.shape)).astype(jnp.float32)
+    xs = jnp.where(m > 0, x, 0.0)
+    n = jnp.sum(m, axis=axis)
+    mean = jnp.sum(xs, axis=axis) / n
+    var = jnp.sum(m * (xs - jnp.expand_dims(mean, axis)) ** 2, axis=axis) / (n - 1.0)
+    half = t_quantile(0.5 * (1.0 + confidence), jnp.maximum(n - 1.0, 1.0)) * jnp.sqrt(var / n)
+    return mean, mean - half, mean + half
