@@ -99,9 +99,10 @@ def main() -> None:
         "config": {"task": "cdi", "hidden": 50, "num_steps": args.steps, "batch": args.batch,
                    "memory_budget": args.memory_budget},
         "rows": rows,
-        "targets": {"per_network_drop_64_to_largest_max": 0.10,
+        # throughput per network = network-updates per second (each network-update counted once)
+        "targets": {"drop_64_to_largest_max": 0.10,
                     "measured_drop": None if ref is None else
-                    1 - largest["per_network_updates_per_s"] / ref["per_network_updates_per_s"]},
+                    1 - largest["network_updates_per_s"] / ref["network_updates_per_s"]},
         "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
