@@ -9,6 +9,9 @@ Entry points (DESIGN.md):
     P = joint_matrix(A, B, C, W_in, W_rec, W_out, alpha=1.0)
     P_eff = reduced_system(s_zm, s_zu, s_vm, s_vu)
     k = feedback_gains(states[S,2], controls[S]);  K = lqr(A, B, Q, R)
+
+Studies' pipelines: ``jaxrnn.analysis.pipeline`` (McMahan et al., ``jaxrnn analyze``),
+``jaxrnn.analysis.policy`` (Huang et al.), ``closed_loop`` / ``control`` (Ger & Barak).
 """
 
 from jaxrnn.analysis.closed_loop import joint_matrix, reduced_system, spectral_radius, stabilisation_epoch
@@ -22,7 +25,9 @@ from jaxrnn.analysis.fixed_points import (
     sample_states,
 )
 from jaxrnn.analysis.linearize import jacobian, jacobians, spectrum, timescales
+from jaxrnn.analysis.probes import integration_probe, integration_probe_population
 from jaxrnn.analysis.similarity import cka, pairwise, procrustes, svcca
+from jaxrnn.analysis.topology import index_profile, topology_distances, topology_signature
 
 __all__ = [
     "FixedPoints",
@@ -30,6 +35,9 @@ __all__ = [
     "feedback_gains",
     "find_fixed_points",
     "find_fixed_points_population",
+    "index_profile",
+    "integration_probe",
+    "integration_probe_population",
     "jacobian",
     "jacobians",
     "joint_matrix",
@@ -46,4 +54,6 @@ __all__ = [
     "stabilisation_epoch",
     "svcca",
     "timescales",
+    "topology_distances",
+    "topology_signature",
 ]
