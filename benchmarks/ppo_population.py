@@ -8,7 +8,11 @@ of time, then timed after compilation (population ≤ 64: one warm-up call, then
 ``--repeats``; larger populations: the first call after compilation, ``--big-updates`` updates).
 A population whose compiled program XLA accounts (``Compiled.memory_analysis()``, as the
 population runner's memory planner) above ``--memory-budget`` is split into equal slices run one
-after another (the time is the sum).
+after another (the time is the sum). Members are initialised one after another (``lax.map``): the
+vmapped orthogonal init of the heads is a batched LAPACK QR whose ``ParallelBatchMap`` deadlocks,
+intermittently, jaxlib 0.10.2's CPU thread pool on this 2-core machine (seen at 256 and 1,024
+members; gdb: every pool thread in ``BlockingCounter::Wait`` under ``lapack_sorgqr_ffi``). A child
+that does not finish within 420 s is recorded as an ``error`` row.
 
 The reference is :mod:`torch_ppo_reference` (the same recurrent PPO for one agent in plain
 PyTorch, a Python loop over steps as the template it follows), timed with 1 and 2 intra-op
@@ -58,12 +62,10 @@ def train(states, keys, hps):
 
 def program(p):
     hps = jax.tree.map(lambda x: jnp.broadcast_to(x, (p,) + jnp.shape(x)), hp)
-    # init in chunks of <= 64: a batched orthogonal init (LAPACK QR) of 256+ members deadlocks
-    # jaxlib's CPU ParallelBatchMap on a 2-thread pool (jax 0.10.2)
-    init = jax.jit(jax.vmap(rule.init))
-    init_keys = jax.random.split(jax.random.PRNGKey(0), p)
-    parts = [init(init_keys[i:i + 64], jax.tree.map(lambda x: x[i:i + 64], hps)) for i in range(0, p, 64)]
-    states = jax.tree.map(lambda *xs: jnp.concatenate(xs), *parts)
+    # members are initialised one after another (lax.map): a vmapped orthogonal init is a batched
+    # LAPACK QR, whose ParallelBatchMap can deadlock jaxlib's 2-thread CPU pool (jax 0.10.2)
+    init = jax.jit(lambda k, h: jax.lax.map(lambda a: rule.init(*a), (k, h)))
+    states = init(jax.random.split(jax.random.PRNGKey(0), p), hps)
     keys = jax.random.split(jax.random.PRNGKey(1), updates * p).reshape(updates, p, -1)
     t0 = time.perf_counter()
     compiled = jax.jit(train, donate_argnums=0).lower(states, keys, hps).compile()

@@ -61,7 +61,7 @@ from jaxrnn._checks import check_choice, check_range, fail
 from jaxrnn.analysis.embedding import mds, silhouette
 from jaxrnn.analysis.fixed_points import find_fixed_points, probe_inputs
 from jaxrnn.analysis.probes import integration_probe_population, pulse_inputs
-from jaxrnn.analysis.similarity import pairwise
+from jaxrnn.analysis.population_svcca import svcca_distances
 from jaxrnn.analysis.topology import index_profile_population, topology_distances, topology_signature_population
 from jaxrnn.models.cells import ACTIVATIONS
 from jaxrnn.rules.hebbian import clamp_bias_units
@@ -361,7 +361,7 @@ def analyze(dataset: xr.Dataset | str | Path, *, snapshot: int = -1, num_starts:
         idx = np.asarray([m for m, s in enumerate(specs) if s.task == task_name])
         width = max(specs[m].hidden for m in idx)
         Xs = np.stack([np.pad(activity[int(m)], ((0, 0), (0, width - activity[int(m)].shape[1]))) for m in idx])
-        blocks = {"svcca": np.asarray(pairwise("svcca", jnp.asarray(Xs), variance=0.95)),
+        blocks = {"svcca": np.asarray(svcca_distances(jnp.asarray(Xs), variance=0.95)),
                   "topology": np.asarray(topology_distances(jnp.asarray(out["topology_signature"][idx]))),
                   "index_profile": np.asarray(topology_distances(jnp.asarray(out["index_profile"][idx]))) }
         for name, D in blocks.items():

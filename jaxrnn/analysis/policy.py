@@ -56,25 +56,34 @@ members × snapshots (``params`` leaves ``[P, S, ...]``, as ``params.cell.W_rec[
 from __future__ import annotations
 
 import functools
+import math
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 from flax import struct
 
-from jaxrnn._checks import fail
+from jaxrnn._checks import check_range, fail
 from jaxrnn.analysis.fixed_points import FixedPoints, find_fixed_points, sample_states
 from jaxrnn.analysis.linearize import spectrum, timescales
 from jaxrnn.analysis.stats import mean_interval
 from jaxrnn.tasks.pendulum import PendulumState, angle_normalize
 
 GOAL_ANGLE = 0.0
-HANGING_ANGLE = float(jnp.pi)
+HANGING_ANGLE = math.pi
 
 
 @struct.dataclass
 class Rollout:
-    """Closed-loop episodes ``[E, T, ...]`` (see the module docstring)."""
+    """Closed-loop episodes (see the module docstring).
+
+    Attributes:
+      theta, theta_dot: ``[E, T]`` the state that produced observation ``t``.
+      obs: ``[E, T, M]`` observations ``o_t``.
+      hidden_prev, hidden: ``[E, T, N]`` ``h_{t−1}`` (0 at ``t = 0``) and ``h_t = F(h_{t−1}, o_t)``.
+      action: ``[E, T]`` the policy mean ``μ(h_t)`` (unclipped; the torque applied is clipped).
+      reward: ``[E, T]`` Pendulum rewards.
+    """
 
     theta: jax.Array
     theta_dot: jax.Array
@@ -143,6 +152,7 @@ def free_swing_history(theta: jax.Array, theta_dot: jax.Array, env_params, histo
 def policy_landscape(net, env, params, thetas: jax.Array, theta_dots: jax.Array, env_params,
                      history: int = 50) -> jax.Array:
     """Mean action ``μ[Gθ, Gθ̇]`` (unclipped, first action) after a free-swing history (see above)."""
+    check_range("history", history, 1, integer=True)
 
     def one(theta, theta_dot):
         ths, thds = free_swing_history(theta, theta_dot, env_params, history)
@@ -329,6 +339,11 @@ def analyze_agent(net, env, params, key: jax.Array, env_params, *, num_episodes:
     ``tol = 1e-7``, enough for float32). ``tau_stride`` linearises only every ``tau_stride``-th
     step (the ``E·T`` eigen-decompositions dominate the cost: ~1 s per agent on one CPU core).
     """
+    check_range("num_starts", num_starts, 3, integer=True)
+    check_range("tau_stride", tau_stride, 1, integer=True)
+    check_range("top", top, 1, integer=True)
+    check_range("radius", radius, 0.0, low_open=True)
+    check_range("confidence", confidence, 0.0, 1.0, low_open=True, high_open=True)
     key_rollout, key_starts = jax.random.split(key)
     ro = closed_loop_rollout(net, env, params, key_rollout, env_params, num_episodes, num_steps)
     hidden = ro.hidden.reshape(-1, ro.hidden.shape[-1])
