@@ -77,22 +77,40 @@ def networks(num: int, seed: int = 0) -> dict[str, np.ndarray]:
             "b": np.zeros((num, N), np.float32), "W_out": (0.1 * rng.normal(size=(num, 1, N))).astype(np.float32)}
 
 
-def timed(fn):
+def timed(fn, repeats: int = 1):
+    """Best of ``repeats`` calls (all recorded): the machine is shared, so the minimum is the estimate."""
     load = os.getloadavg()
-    start = time.perf_counter()
-    out = jax.block_until_ready(fn())
-    return out, time.perf_counter() - start, {"loadavg_before": load, "loadavg_after": os.getloadavg()}
+    seconds = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        out = jax.block_until_ready(fn())
+        seconds.append(time.perf_counter() - start)
+    info = {"loadavg_before": load, "loadavg_after": os.getloadavg()}
+    if repeats > 1:
+        info["all_seconds"] = seconds
+    return out, min(seconds), info
+
+
+def blas_threads(limit):
+    """Context limiting NumPy's BLAS threads (None: library default)."""
+    import contextlib
+
+    if limit is None:
+        return contextlib.nullcontext()
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=limit, user_api="blas")
 
 
 # ---------------------------------------------------------------- fixed points
-def jax_fixed_points(params, x0, chunk, max_iters):
+def jax_fixed_points(params, x0, chunk, max_iters, repeats):
     step = CTRNNStep("tanh", ALPHA, False)
     options = tuple(sorted(dict(method="lm", tol=1e-8, max_iters=int(max_iters)).items()))
     probes = jnp.asarray(PROBES[:, None], jnp.float32)
     run = lambda lo: _fixed_points(step, {k: jnp.asarray(v[lo:lo + chunk]) for k, v in params.items()},  # noqa: E731
                                    jnp.asarray(x0[lo:lo + chunk]), probes, options)
     _, first_s, _ = timed(lambda: run(0))
-    parts, seconds, load = timed(lambda: [run(lo) for lo in range(0, len(x0), chunk)])
+    parts, seconds, load = timed(lambda: [run(lo) for lo in range(0, len(x0), chunk)], repeats)
     fps = jax.tree_util.tree_map(lambda *a: np.concatenate(a), *parts)
     return fps, first_s - seconds * min(chunk, len(x0)) / len(x0), seconds, load
 
@@ -177,6 +195,7 @@ def main(argv=None):
     parser.add_argument("--svcca-networks", type=int, default=200)
     parser.add_argument("--study-pairs", type=int, default=40, help="pairs timed with the NumPy loop")
     parser.add_argument("--steps", type=int, default=750)
+    parser.add_argument("--repeats", type=int, default=2, help="timed runs of the jaxrnn fixed points (best kept)")
     parser.add_argument("--quick", action="store_true", help="tiny sizes (smoke test)")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "analysis_population-cpu.json")
     args = parser.parse_args(argv)
@@ -190,15 +209,22 @@ def main(argv=None):
     params = networks(args.networks)
     x0 = rng.uniform(-5, 5, size=(args.networks, args.starts, N)).astype(np.float32)
     searches = args.networks * len(PROBES) * args.starts
-    fps, compile_s, jax_s, load = jax_fixed_points(params, x0, args.chunk, args.max_iters)
+    fps, compile_s, jax_s, load = jax_fixed_points(params, x0, args.chunk, args.max_iters, args.repeats)
     rows.append({"task": "fixed_points", "method": f"jaxrnn find_fixed_points lm, vmap networks x probes, max_iters {args.max_iters}",
                  "networks": args.networks, "root_searches": searches, "seconds": jax_s, "compile_s": compile_s,
                  "extrapolated": False, "fraction_q_below_tol": float(np.mean(fps.converged)),
                  "distinct_fixed_points_per_network_probe": float(np.mean(fps.valid.sum(-1))), **load})
     sub = range(args.study_networks)
     starts = x0[:, : args.study_starts]
-    found, study_s, load = timed(lambda: [study_fixed_points(params["W_rec"][i], params["W_in"][i], params["b"][i], starts[i])
-                                          for i in sub])
+    study = {}
+    for threads in (None, 1):  # the reference at its best BLAS thread setting (shared machine)
+        with blas_threads(threads):
+            study[threads] = timed(lambda: [study_fixed_points(params["W_rec"][i], params["W_in"][i], params["b"][i],
+                                                               starts[i]) for i in sub])
+    best_threads = min(study, key=lambda t: study[t][1])
+    found, study_s, load = study[best_threads]
+    load["blas_threads"] = best_threads or "default"
+    load["timed_seconds_by_blas_threads"] = {str(t or "default"): v[1] for t, v in study.items()}
     timed_searches = args.study_networks * len(PROBES) * args.study_starts
     study_total = study_s / timed_searches * searches
     matched = total = 0
@@ -227,7 +253,7 @@ def main(argv=None):
     Xs, sim_s, _ = timed(lambda: _activity(step, acts, jnp.asarray(condition_inputs(0, args.steps))))
     pairs = K * (K - 1) // 2
     _, first_s, _ = timed(lambda: svcca_distances(Xs))  # compiles (shapes depend on K and k_max)
-    D, jax_s, load = timed(lambda: svcca_distances(Xs))
+    D, jax_s, load = timed(lambda: svcca_distances(Xs), repeats=3)
     compile_s = first_s - jax_s
     D = np.asarray(D)
     rows.append({"task": "svcca", "method": "jaxrnn svcca_distances (one SVD per network + Gram matrix)", "networks": K,
@@ -235,7 +261,7 @@ def main(argv=None):
                  "activity_simulation_s": sim_s, "extrapolated": False, **load})
     k_sub = min(K, 40)
     _, first_s, _ = timed(lambda: pairwise("svcca", Xs[:k_sub]))
-    _, sub_s, load = timed(lambda: pairwise("svcca", Xs[:k_sub]))
+    _, sub_s, load = timed(lambda: pairwise("svcca", Xs[:k_sub]), repeats=2)
     compile_s = first_s - sub_s
     sub_pairs = k_sub * (k_sub - 1) // 2
     rows.append({"task": "svcca", "method": "jaxrnn similarity.pairwise('svcca') (per-pair covariances)", "networks": K,
@@ -243,7 +269,14 @@ def main(argv=None):
                  "timed_pairs": sub_pairs, "timed_seconds": sub_s, **load})
     Xn = np.asarray(Xs)
     chosen = [tuple(p) for p in rng.choice(np.stack(np.triu_indices(K, 1), 1), size=args.study_pairs, replace=False)]
-    reference, study_s, load = timed(lambda: [study_svcca(Xn[i], Xn[j]) for i, j in chosen])
+    study = {}
+    for threads in (None, 1):
+        with blas_threads(threads):
+            study[threads] = timed(lambda: [study_svcca(Xn[i], Xn[j]) for i, j in chosen])
+    best_threads = min(study, key=lambda t: study[t][1])
+    reference, study_s, load = study[best_threads]
+    load["blas_threads"] = best_threads or "default"
+    load["timed_seconds_by_blas_threads"] = {str(t or "default"): v[1] for t, v in study.items()}
     study_total = study_s / len(chosen) * pairs
     error = float(np.max(np.abs(np.asarray(reference) - np.asarray([D[i, j] for i, j in chosen]))))
     rows.append({"task": "svcca", "method": "study: Python loop over pairs, NumPy SVD + cca_core per pair", "networks": K,

@@ -274,6 +274,8 @@ def main(argv: list[str] | None = None) -> dict:
     peak = _run_worker(["matmul", "2048" if args.quick else "4096"], None, timeout)
     results = {
         "benchmark": "bptt_population",
+        "command": "python benchmarks/bptt_population.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "time": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "workload": {
             "task": "CDI (jaxrnn.make('cdi')), noise_std 0.5", "hidden": HIDDEN, "activation": "shifted_tanh",
             "alpha": ALPHA, "steps": args.steps, "batch": args.batch, "inputs": INPUTS, "outputs": OUTPUTS,
@@ -302,6 +304,7 @@ def main(argv: list[str] | None = None) -> dict:
             results["runs"].append(run)
             _print_run(run)
     _add_speedups(results["runs"])
+    results["rows"] = _rows(results["runs"], args.allocators[0])
     results["total_wall_s"] = time.perf_counter() - started
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
@@ -326,6 +329,29 @@ def _add_speedups(runs: list[dict]) -> None:
         if run["backend"] == "jax" and reference is not None:
             run["speedup_vs_torch_best"] = run["network_updates_per_s_best"] / reference["network_updates_per_s_best"]
             run["speedup_vs_torch_median"] = run["network_updates_per_s_median"] / reference["network_updates_per_s_median"]
+
+
+def _rows(runs: list[dict], main_allocator: str) -> list[dict]:
+    """Flat rows for ``jaxrnn bench``'s summary: one per run, the first allocator's JAX rows as the
+    population series (``kind = "population"``)."""
+    rows = []
+    for run in runs:
+        row = {
+            "kind": ("population" if run["allocator"] == main_allocator else "population-" + run["allocator"])
+            if run["backend"] == "jax" else "torch reference",
+            "backend": run["backend"] if run["backend"] == "jax" else f"torch ({run['torch_threads']} thread(s))",
+            "population": run.get("population", 1),
+            "allocator": run["allocator"],
+            "network_updates_per_s": round(run["network_updates_per_s_best"], 3),
+            "network_updates_per_s_median": round(run["network_updates_per_s_median"], 3),
+            "speedup_vs_torch": round(run["speedup_vs_torch_best"], 2) if "speedup_vs_torch_best" in run else None,
+            "gflops": round(run["gflops"], 1),
+            "peak_rss_bytes": int(run["peak_rss_gib"] * 2**30),
+            "compile_s": round(run["compile_s"], 1) if "compile_s" in run else None,
+            "load_1min": round(run["loadavg_at_measurement"][0][0], 2),
+        }
+        rows.append(row)
+    return rows
 
 
 def _print_run(run: dict) -> None:

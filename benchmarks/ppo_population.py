@@ -70,7 +70,8 @@ def program(p):
     t0 = time.perf_counter()
     compiled = jax.jit(train, donate_argnums=0).lower(states, keys, hps).compile()
     stats = compiled.memory_analysis()
-    need = stats.argument_size_in_bytes + stats.output_size_in_bytes + stats.temp_size_in_bytes - stats.alias_size_in_bytes
+    need = (stats.argument_size_in_bytes + stats.output_size_in_bytes + stats.temp_size_in_bytes
+            - stats.alias_size_in_bytes)
     return compiled, (states, keys, hps), time.perf_counter() - t0, need
 
 slice_size = size

@@ -91,7 +91,8 @@ def new_figure(nrows: int, ncols: int, figsize, caption_height: float, **subplot
 def caption(strip, text: str) -> None:
     """Write ``text`` into the caption strip (and keep it for ``captions.md``)."""
     CAPTIONS[".".join(text.split(".")[:2])] = text
-    strip.text(0.01, 0.98, textwrap.fill(text, int(17.5 * strip.figure.get_figwidth())), fontsize=7.5, va="top", ha="left")
+    width = int(17.5 * strip.figure.get_figwidth())  # characters of 7.5 pt text per line
+    strip.text(0.01, 0.98, textwrap.fill(text, width), fontsize=7.5, va="top", ha="left")
 
 
 def take(tree, member, snapshot=None):
@@ -189,13 +190,17 @@ def figure_fp_goal(out, agents, geometry, snap_updates, rep):
     path = (np.asarray(g.goal_fp.x[m]) - mean) @ pcs.T
     returns = np.asarray(g.episode_return[m])
     ax.plot(path[:, 0], path[:, 1], color="0.7", lw=1, zorder=1)
-    sc = ax.scatter(path[:, 0], path[:, 1], c=returns, cmap="viridis", s=30, zorder=2)
+    sc = ax.scatter(path[:, 0], path[:, 1], c=returns, cmap="viridis", s=30, zorder=2, label="stable FP, goal obs.")
+    hanging = (np.asarray(g.hanging_fp.x[m]) - mean) @ pcs.T
+    ax.plot(hanging[:, 0], hanging[:, 1], color="0.7", lw=0.8, ls="--", zorder=1)
+    ax.scatter(hanging[:, 0], hanging[:, 1], c=returns, cmap="viridis", s=22, marker="D", zorder=2,
+               label="FP, hanging obs.")
     goal = (np.asarray(g.goal_location[m, -1]) - mean) @ pcs.T
     ax.scatter(*goal, marker="o", s=120, facecolors="none", edgecolors="r", linewidths=2, label="final goal location")
     ax.legend(fontsize=8)
     ax.set_xlabel("PC1 (final snapshot)")
     ax.set_ylabel("PC2 (final snapshot)")
-    ax.set_title(f"stable FP path, PO seed {seeds[m]}", fontsize=9)
+    ax.set_title(f"fixed-point paths over training, PO seed {seeds[m]}", fontsize=9)
     top.colorbar(sc, ax=ax, label="episode return")
     r2g = np.asarray(policy.reward_to_go(g.episode_return))
     results = {}
@@ -204,24 +209,34 @@ def figure_fp_goal(out, agents, geometry, snap_updates, rep):
         (axes[1], "distance to goal location", np.asarray(g.fp_goal_distance)),
         (axes[2], "distance to final stable FP", np.linalg.norm(np.asarray(g.goal_fp.x) - final_fp, axis=-1)),
     ):
-        x, y = distance[:, :-1].ravel(), r2g[:, :-1].ravel()  # the final snapshot is 0 by definition
-        fit = jax.tree.map(float, linear_regression(x, y))
-        results[name] = dataclasses.asdict(fit)
+        d, r = distance[:, :-1], r2g[:, :-1]  # the final snapshot's reward-to-go is 0 by definition
+        fit = jax.tree.map(float, linear_regression(d.ravel(), r.ravel()))
+        ok = np.isfinite(d) & np.isfinite(r)
+        demean = lambda a: np.where(ok, a - np.nanmean(np.where(ok, a, np.nan), 1, keepdims=True), np.nan)  # noqa: E731
+        seeds_used = int(np.sum(ok.any(1)))
+        within = jax.tree.map(float, linear_regression(demean(d).ravel(), demean(r).ravel(),
+                                                       num_intercepts=max(seeds_used, 1)))
+        results[name] = {"pooled": dataclasses.asdict(fit), "within_seed": dataclasses.asdict(within)}
+        x = d.ravel()
         for i in range(distance.shape[0]):
             ax.scatter(distance[i, :-1], r2g[i, :-1], s=10, alpha=0.7, label=f"seed {seeds[i]}")
         xs = np.linspace(np.nanmin(x), np.nanmax(x), 10) if np.isfinite(x).any() else np.zeros(2)
         ax.plot(xs, fit.slope * xs + fit.intercept, "k", lw=2)
-        ax.set_title(f"slope {fit.slope:.0f} [95% CI {fit.ci_low:.0f}, {fit.ci_high:.0f}], r = {fit.r:.2f}, "
-                     f"p = {fit.p:.1e}, n = {int(fit.n)}", fontsize=9)
+        ax.set_title(f"pooled: slope {fit.slope:.0f} [95% CI {fit.ci_low:.0f}, {fit.ci_high:.0f}], r = {fit.r:.2f}, "
+                     f"p = {fit.p:.1e}, n = {int(fit.n)}\nwithin seeds: slope {within.slope:.0f} "
+                     f"[{within.ci_low:.0f}, {within.ci_high:.0f}], r = {within.r:.2f}, p = {within.p:.1e}", fontsize=9)
         ax.set_xlabel(f"stable FP {name}")
         ax.set_ylabel("reward-to-go  R_final − R")
     axes[1].legend(fontsize=7, ncol=2)
-    caption(strip, "Fig. 1d. Left: positions of the stable fixed point of h ↦ F(h, o_goal) (nearest the goal location) "
-            "at every snapshot of one PO agent, in the final snapshot's PC1–2, coloured by the mean return of 5 "
-            "closed-loop episodes. Middle: across PO seeds × snapshots, reward-to-go (final return − return at "
+    caption(strip, "Fig. 1d. Left: positions of the stable fixed point of h ↦ F(h, o_goal) nearest the goal location "
+            "(dots) and of the fixed point under the hanging observation nearest the hanging location (diamonds, "
+            "either stability) at every snapshot of one PO agent, in the final snapshot's PC1–2, coloured by the mean "
+            "return of 5 closed-loop episodes. Middle: across PO seeds × snapshots, reward-to-go (final return − return at "
             "that snapshot) against the distance of the stable FP to the goal location (the mean hidden state "
             "visited with |θ| < 0.1 rad under the agent's own policy at that snapshot; missing where the agent never "
-            "got there or no stable FP exists); black: OLS fit (scipy.stats.linregress-equivalent, slope with 95 % CI). "
+            "got there or no stable FP exists); black: pooled OLS fit (scipy.stats.linregress-equivalent, slope with "
+            "95 % CI); 'within seeds': the same after subtracting each seed's means (fixed effects, n − 1 − seeds "
+            "degrees of freedom), which removes differences between seeds. "
             "Right: the same against the distance of the stable FP to its final position (the paper's 'proximity of "
             "the FP to its final state').")
     fig.savefig(out / "fig1d_fp_goal.png", dpi=110)
@@ -249,8 +264,9 @@ def figure_timescales(out, agents, geometry, snap_updates, rep, tau_stride):
     caption(strip, "Fig. 1e. Top-5 stimulus-integration timescales τ_i = |1/ln|λ_i|| of the recurrence Jacobian "
             "∂F/∂h at (h_{t−1}, o_t) along 1,000 closed-loop steps (5 episodes × 200, deterministic policy; "
             f"linearised at {steps}); modes with |λ| ≥ 1 count as τ = 1 (Singh's 'fix' filter) and a complex-conjugate "
-            "pair counts once. Per step the five largest τ are kept; lines are their means across steps, bars 99 % t-intervals across steps (treating "
-            "steps as independent; bars reaching the bottom edge extend below τ = 1). Dashed: median over seeds of the mean τ1.")
+            "pair counts once. Per step the five largest τ are kept; lines are their means across steps, bars 99 % "
+            "t-intervals across steps (treating steps as independent; bars reaching the bottom edge extend below "
+            "τ = 1). Dashed: median over seeds of the mean τ1.")
     fig.savefig(out / "fig1e_timescales.png", dpi=110)
     plt.close(fig)
 
@@ -260,7 +276,8 @@ def main() -> None:
     parser.add_argument("--full", action="store_true", help="the study's scale (packaged config huang-pendulum)")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--updates", type=int, default=100)
-    parser.add_argument("--tau-stride", type=int, default=None, help="linearise every n-th step (default 10; 1 with --full)")
+    parser.add_argument("--tau-stride", type=int, default=None,
+                        help="linearise every n-th step (default 10; 1 with --full)")
     parser.add_argument("--history", type=int, default=50, help="free-swing steps before reading the policy")
     parser.add_argument("--snapshot-batch", type=int, default=8, help="snapshots analysed at once per member")
     parser.add_argument("--out", default="runs/pendulum_example")

@@ -57,7 +57,8 @@ def test_timescales_count_a_rotation_once_and_follow_the_state():
     _, both = policy.trajectory_timescales(step, hidden, inputs, top=2, distinct_pairs=False)
     np.testing.assert_allclose(both, tau_r, rtol=1e-4)
     summary, _ = policy.trajectory_timescales(step, hidden, inputs, top=2, confidence=0.99)
-    lo, hi = scipy.stats.t.interval(0.99, 4, loc=np.mean(1 / -np.log(slopes)), scale=scipy.stats.sem(1 / -np.log(slopes)))
+    taus = 1 / -np.log(slopes)
+    lo, hi = scipy.stats.t.interval(0.99, 4, loc=np.mean(taus), scale=scipy.stats.sem(taus))
     np.testing.assert_allclose([summary.low[1], summary.high[1]], [lo, hi], rtol=1e-4)
 
 
@@ -206,3 +207,18 @@ def test_population_forms_stack_single_agents():
 def test_ring_score_rejects_bad_shapes(hidden, theta, field):
     with pytest.raises(ValueError, match=field):
         policy.ring_score(jnp.asarray(hidden), jnp.asarray(theta))
+
+
+def test_within_group_regression_equals_dummy_variable_ols():
+    rng = np.random.default_rng(5)
+    groups = np.repeat(np.arange(3), 15)
+    x = rng.normal(size=45) + groups
+    y = 2.5 * x + np.array([0.0, 10.0, -7.0])[groups] + rng.normal(size=45)
+    demeaned = [np.concatenate([v[groups == g] - v[groups == g].mean() for g in range(3)]) for v in (x, y)]
+    fit = linear_regression(*demeaned, num_intercepts=3)
+    design = np.column_stack([x, np.eye(3)[groups]])  # slope + one intercept per group
+    coef, residual, *_ = np.linalg.lstsq(design, y, rcond=None)
+    df = 45 - 4
+    stderr = np.sqrt(residual[0] / df * np.linalg.inv(design.T @ design)[0, 0])
+    np.testing.assert_allclose([fit.slope, fit.stderr], [coef[0], stderr], rtol=1e-4)
+    np.testing.assert_allclose(fit.p, 2 * scipy.stats.t.sf(abs(coef[0] / stderr), df), rtol=1e-3, atol=1e-30)

@@ -161,11 +161,24 @@ def test_resume_with_a_different_config_is_refused(reference, tmp_path):
 
 
 MEMORY_CHILD = textwrap.dedent("""
-    import resource, sys, json
+    import os, sys, json, threading, time
     import jax, jax.numpy as jnp, numpy as np
     from jaxrnn import population
+
+    def rss():  # resident set size now, from /proc (ru_maxrss is 0 on some sandboxes)
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
     jax.block_until_ready(jax.jit(lambda x: x + 1)(jnp.ones(3)))  # start the runtime
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    before, peak, done = rss(), [0], threading.Event()
+
+    def sample():
+        while not done.is_set():
+            peak[0] = max(peak[0], rss())
+            time.sleep(0.002)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
     config = population.from_dict({
         "run": {"num_updates": 4, "eval_every": 2, "chunk_updates": 2, "snapshots": 0, "stop_threshold": 2.0},
         "task": {"name": "rdm", "num_steps": 750},
@@ -174,7 +187,9 @@ MEMORY_CHILD = textwrap.dedent("""
         "grid": {"seeds": int(sys.argv[2])}})
     budget = None if sys.argv[1] == "none" else sys.argv[1]
     ds = population.run(config, quiet=True, memory_budget=budget)
-    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    done.set()
+    sampler.join()
+    after = max(peak[0], rss())
     plan = population.planner.plan_group(config.members(), config.run,
                                          None if budget is None else population.planner.parse_bytes(budget))
     print(json.dumps({"growth": after - before, "slice": plan.population_chunk, "remat": plan.rule_overrides,
@@ -185,8 +200,9 @@ MEMORY_CHILD = textwrap.dedent("""
 def test_memory_planner_keeps_the_run_under_its_budget():
     """Peak RSS attributable to the population stays within the budget.
 
-    A one-member run measures what does not depend on the population (JAX runtime, compiler,
-    host copies): about 400 MiB here. The 8-member run without a budget needs ~110 MiB more than
+    RSS is sampled from /proc/self/statm every 2 ms in the child (``ru_maxrss`` reads 0 in some
+    sandboxes). A one-member run measures what does not depend on the population (JAX runtime,
+    compiler, host copies): about 360 MiB here. The 8-member run without a budget needs ~110 MiB more than
     that; with a 64 MiB budget the planner splits it into slices and the excess stays under the
     budget plus a 64 MiB allowance for the noise of RSS high-water marks (the planner's own
     compile, allocator fragmentation) — still far below the unbudgeted excess.
@@ -200,6 +216,8 @@ def test_memory_planner_keeps_the_run_under_its_budget():
         assert out.returncode == 0, out.stderr
         runs[name] = json.loads(out.stdout.strip().splitlines()[-1])
     single, whole, budgeted = runs["single"], runs["whole"], runs["budgeted"]
+    if single["growth"] <= 0:
+        pytest.skip("resident memory is not observable through /proc/self/statm here")
     budget = 64 * 2**20
     assert whole["slice"] == 8 and budgeted["slice"] < 8
     assert budgeted["slice"] * budgeted["per_member"] <= budget

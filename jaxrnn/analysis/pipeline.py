@@ -29,7 +29,8 @@ Per member (variables of the returned ``xarray.Dataset``; ``member`` as the inpu
 - **SVCCA** (SPECS §3.9) on noise-free condition-averaged activity: constant inputs
   ``linspace(−0.1857, 0.1857, 10)`` on each context's channel with its cue, ``num_steps``
   steps from ``x_0 = 0``, hidden ``x`` at every step → ``[10·n·T, N]``; 95 % variance per
-  network; ``svcca_distance[member, member_b]`` (NaN across tasks: different conditions).
+  network; ``svcca_distance[member, member_b]`` (NaN across tasks: different conditions), by
+  :func:`~jaxrnn.analysis.population_svcca.svcca_distances` (= ``pairwise("svcca")``, faster).
   Hebbian bias units are constant, so centring removes them (the authors dropped them).
 - **Topology** (SPECS §3.8, :mod:`jaxrnn.analysis.topology`): ``topology_signature[member,
   topology_feature]`` (30-D) + ``topology_signature_valid``, ``topology_distance``;
@@ -257,7 +258,7 @@ def _embed(D: np.ndarray, labels: np.ndarray, mds_dims: int) -> tuple[np.ndarray
 def analyze(dataset: xr.Dataset | str | Path, *, snapshot: int = -1, num_starts: int = 100, probe: str = "small",
             starts: str = "visited", start_noise: float = 0.2, num_steps: int = 750, time_stride: int = 1,
             pulse: int | None = None, max_fps: int = 16, member_batch: int = 8, tol: float = 1e-8,
-            seed: int = 0) -> xr.Dataset:
+            max_iters: int = 100, seed: int = 0) -> xr.Dataset:
     """Fixed points, SVCCA, topology, embeddings and integration probes of every member.
 
     Args:
@@ -273,6 +274,8 @@ def analyze(dataset: xr.Dataset | str | Path, *, snapshot: int = -1, num_starts:
       max_fps: fixed points stored per probe (all are used for the topology).
       member_batch: members per compiled fixed-point call (memory ~ batch·Q·starts·N²).
       tol: ``q`` tolerance of a fixed point.
+      max_iters: Levenberg–Marquardt iterations per start (most converge in < 40; the batch
+        runs until every start is done or this budget is spent).
       seed: seed of the starts (member ``m`` uses ``fold_in(key, m)``).
 
     Returns:
@@ -285,7 +288,7 @@ def analyze(dataset: xr.Dataset | str | Path, *, snapshot: int = -1, num_starts:
     check_choice("probe", probe, ("small",))
     check_choice("starts", starts, ("visited", "uniform"))
     for name, value, low in (("num_starts", num_starts, 1), ("num_steps", num_steps, 2), ("time_stride", time_stride, 1),
-                             ("max_fps", max_fps, 1), ("member_batch", member_batch, 1)):
+                             ("max_fps", max_fps, 1), ("member_batch", member_batch, 1), ("max_iters", max_iters, 1)):
         check_range(name, value, low, integer=True)
     pulse = num_steps // 5 if pulse is None else pulse
     check_range("pulse", pulse, 1, num_steps - 1, integer=True)
@@ -312,7 +315,7 @@ def analyze(dataset: xr.Dataset | str | Path, *, snapshot: int = -1, num_starts:
     scalars["integration_class"] = np.full(K, -1, np.int32)
     activity = {}
     key = jax.random.key(seed)
-    options = tuple(sorted(dict(method="lm", tol=float(tol)).items()))
+    options = tuple(sorted(dict(method="lm", tol=float(tol), max_iters=int(max_iters)).items()))
     for spec, members in groups.items():
         members = np.asarray(members)
         task, _ = jaxrnn.make(spec.task)
@@ -388,7 +391,7 @@ def analyze(dataset: xr.Dataset | str | Path, *, snapshot: int = -1, num_starts:
               "analysis_task": np.asarray(tasks), "fp_index": np.asarray(["stable", "saddle", "higher"])}
     attrs = {"analysis": json.dumps(dict(snapshot=snapshot, num_starts=num_starts, probe=probe, starts=starts,
                                          start_noise=start_noise, num_steps=num_steps, time_stride=time_stride,
-                                         pulse=pulse, max_fps=max_fps, tol=tol, seed=seed))}
+                                         pulse=pulse, max_fps=max_fps, tol=tol, max_iters=max_iters, seed=seed))}
     return xr.Dataset(data, coords=coords, attrs=attrs)
 
 

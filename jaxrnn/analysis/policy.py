@@ -17,7 +17,8 @@ members × snapshots (``params`` leaves ``[P, S, ...]``, as ``params.cell.W_rec[
   θ̇ from its history, so for PO *and* FO alike the landscape is the mean action after driving
   the RNN from the zero (episode-start) state with the ``k`` observations (``history``, 50 =
   2.5 s, longer than the agents' integration timescales, so the start state is forgotten:
-  for our trained agents the landscape at 48 steps equals the one at 100) of the zero-torque (free-swing) trajectory that ends in ``(θ, θ̇)``, found by running
+  for our trained agents the landscape at 48 steps equals the one at 100) of the zero-torque
+  (free-swing) trajectory that ends in ``(θ, θ̇)``, found by running
   Pendulum's semi-implicit Euler step backwards (:func:`free_swing_history`):
   ``θ_{j−1} = θ_j − θ̇_j dt``, ``θ̇_{j−1} = clip(θ̇_j − (3g/2l) sin θ_{j−1} dt, ±max_speed)``
   (exactly the inverse of the forward step wherever the speed clip is inactive).

@@ -75,12 +75,15 @@ class Regression:
 
 
 def linear_regression(x: jax.Array, y: jax.Array, mask: jax.Array | None = None,
-                      confidence: float = 0.95) -> Regression:
+                      confidence: float = 0.95, num_intercepts: int = 1) -> Regression:
     """Ordinary least squares of ``y[S]`` on ``x[S]`` over the masked, finite pairs.
 
-    ``slope = s_xy/s_xx``, ``r = s_xy/√(s_xx s_yy)``, ``t = r√((n−2)/(1−r²))``; equals
-    ``scipy.stats.linregress(x[m], y[m])`` plus a ``confidence`` interval of the slope.
-    Needs ``n ≥ 3`` (NaN p and interval otherwise).
+    ``slope = s_xy/s_xx``, ``r = s_xy/√(s_xx s_yy)``, ``t = r√(ν/(1−r²))`` with
+    ``ν = n − 1 − num_intercepts`` degrees of freedom; with the default ``num_intercepts = 1``
+    this equals ``scipy.stats.linregress(x[m], y[m])`` (``ν = n − 2``) plus a ``confidence``
+    interval of the slope. For a fixed-effects (within-group) fit, pass ``x`` and ``y`` demeaned
+    within each of ``k`` groups and ``num_intercepts = k``. Needs ``ν ≥ 1`` (NaN p and interval
+    otherwise).
     """
     x = jnp.asarray(x, jnp.float32)
     y = jnp.asarray(y, jnp.float32)
@@ -92,7 +95,7 @@ def linear_regression(x: jax.Array, y: jax.Array, mask: jax.Array | None = None,
     sxx, syy, sxy = jnp.sum(dx * dx), jnp.sum(dy * dy), jnp.sum(dx * dy)
     slope = sxy / sxx
     r = jnp.clip(sxy / jnp.sqrt(sxx * syy), -1.0, 1.0)
-    df = n - 2.0
+    df = n - 1.0 - num_intercepts
     t = r * jnp.sqrt(df / jnp.maximum((1.0 - r) * (1.0 + r), 1e-30))
     p = jnp.where(df > 0, t_two_sided_p(t, jnp.maximum(df, 1.0)), jnp.nan)
     stderr = jnp.sqrt(jnp.maximum((1.0 - r * r) * syy / sxx, 0.0) / df)
