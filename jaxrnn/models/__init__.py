@@ -13,6 +13,7 @@ from jaxrnn.models.cells import (
     VanillaRNN,
     activation_fn,
     init_params,
+    low_rank_factors,
     recurrent_matrix,
 )
 from jaxrnn.models.heads import LinearReadout
@@ -28,6 +29,7 @@ __all__ = [
     "VanillaRNN",
     "activation_fn",
     "init_params",
+    "low_rank_factors",
     "recurrent_matrix",
     "rollout",
 ]

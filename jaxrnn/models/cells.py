@@ -17,9 +17,10 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import linen as nn
 
-from jaxrnn._checks import check_choice, check_range
+from jaxrnn._checks import check_choice, check_range, fail
 
 ACTIVATIONS = {
     "tanh": jnp.tanh,
@@ -157,12 +158,39 @@ class VanillaRNN(nn.RNNCellBase):
         return 1
 
 
-class LowRankRNN(nn.RNNCellBase):
-    """Low-rank CTRNN ``x ← (1 − α) x + α (W f(x) + W_in u + b)`` with ``W = Σ_k u_k v_kᵀ / N``.
+PARAMETRIZATIONS = ("normalized", "ger_barak")
 
-    ``U, V ~ N(0, 1)`` of shape ``[N, rank]`` (so ``W`` has entries of order ``1/N``); the gain
-    ``g`` scales ``U`` (``gain_exponent = 1``). ``W_in ~ U(−1/√N, 1/√N)`` as Ger & Barak's input
-    vector ``m``. Output ``y = x`` or ``f(x)`` as :class:`CTRNN`.
+
+class LowRankRNN(nn.RNNCellBase):
+    """Low-rank CTRNN ``x ← (1 − α) x + α (W f(x) + W_in u + b)`` with ``W`` of rank ``rank``.
+
+    Parametrisations (``parametrization``, static):
+      - ``"normalized"`` (default): ``W = U Vᵀ / N`` with ``U, V ~ N(0, 1)`` of shape
+        ``[N, rank]`` (mean-field convention; ``W`` has entries of order ``1/N``).
+      - ``"ger_barak"``: Ger & Barak's rank-1 linear controller (``P_Model``, SPECS §1.6):
+        ``W = U Vᵀ`` with ``U, V ~ N(0, 1/N)`` (std ``1/√N``). ``W`` has the same distribution
+        as under ``"normalized"``, but the parameters are ``u = U_normalized/√N`` and
+        ``v = V_normalized/√N``, so plain SGD moves ``u`` and ``v`` ``N`` times faster relative
+        to ``W_in`` and the readout — the authors' learning speed. Use it with the readout
+        ``z ~ U(±1/√N)`` (what :func:`jaxrnn.rules.controller.default_readout` picks for this
+        cell) and, as the authors, a frozen input vector (``trainable = ["U", "V", "W_out"]``).
+        Their frozen random bulk ``W_random = g·N(0, 1/N)`` is not modelled (their runs use
+        ``g = 0``).
+
+    Both: ``W_in ~ U(−1/√N, 1/√N)`` (Ger & Barak's input vector ``m``), ``b = 0``; the gain
+    ``g`` scales ``U`` (``gain_exponent = 1``; ``g = 1`` is the authors' initialisation).
+    Output ``y = x`` or ``f(x)`` as :class:`CTRNN`. :func:`recurrent_matrix` gives ``W`` and
+    :func:`low_rank_factors` the ``(u, v)`` with ``W = u vᵀ`` exactly, for either
+    parametrisation (the order parameters of ``jaxrnn.analysis.closed_loop``).
+
+    Attributes (all static):
+      hidden: number of units N.
+      rank: rank of ``W`` (1 … N).
+      alpha: ``dt/τ`` in ``(0, 1]``.
+      activation: ``tanh``, ``shifted_tanh``, ``relu`` or ``linear``.
+      output: ``"state"`` or ``"rate"``.
+      use_bias: include the bias ``b``.
+      parametrization: ``"normalized"`` or ``"ger_barak"``.
     """
 
     hidden: int
@@ -171,6 +199,7 @@ class LowRankRNN(nn.RNNCellBase):
     activation: str = "linear"
     output: str = "state"
     use_bias: bool = False
+    parametrization: str = "normalized"
 
     def __post_init__(self):
         check_range("model.hidden", self.hidden, 1, integer=True)
@@ -178,9 +207,15 @@ class LowRankRNN(nn.RNNCellBase):
         check_range("model.alpha", self.alpha, 0.0, 1.0, low_open=True)
         check_choice("model.activation", self.activation, ACTIVATIONS)
         check_choice("model.output", self.output, ("state", "rate"))
+        check_choice("model.parametrization", self.parametrization, PARAMETRIZATIONS)
         super().__post_init__()
 
     gain_exponent = 1
+
+    @property
+    def factor_scale(self) -> float:
+        """``c`` in ``W = c · U Vᵀ``: ``1/N`` (``"normalized"``) or ``1`` (``"ger_barak"``)."""
+        return 1.0 if self.parametrization == "ger_barak" else 1.0 / self.hidden
 
     @nn.compact
     def __call__(self, carry: jax.Array, inputs: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -189,10 +224,14 @@ class LowRankRNN(nn.RNNCellBase):
         w_in = self.param(
             "W_in", lambda k, s, d=jnp.float32: jax.random.uniform(k, s, d, -bound, bound), (n, inputs.shape[-1])
         )
-        u = self.param("U", _normal(1.0), (n, self.rank))
-        v = self.param("V", _normal(1.0), (n, self.rank))
+        std = 1.0 / np.sqrt(n) if self.parametrization == "ger_barak" else 1.0
+        u = self.param("U", _normal(std), (n, self.rank))
+        v = self.param("V", _normal(std), (n, self.rank))
         f = ACTIVATIONS[self.activation]
-        drive = u @ (v.T @ f(carry)) / n + w_in @ inputs
+        recurrent = u @ (v.T @ f(carry))
+        if self.parametrization != "ger_barak":
+            recurrent = recurrent / n
+        drive = recurrent + w_in @ inputs
         if self.use_bias:
             drive = drive + self.param("b", nn.initializers.zeros, (n,))
         x = (1.0 - self.alpha) * carry + self.alpha * drive
@@ -211,11 +250,27 @@ _RECURRENT_PARAM = {CTRNN: "W_rec", VanillaRNN: "W_rec", LowRankRNN: "U"}
 
 
 def recurrent_matrix(cell: nn.Module, params: Any) -> jax.Array:
-    """The effective ``[N, N]`` recurrent weight matrix of a jaxrnn cell's params."""
-    p = params["params"]
+    """The effective ``[N, N]`` recurrent weight matrix of a jaxrnn cell's params.
+
+    :class:`LowRankRNN`: ``U Vᵀ / N`` (``"normalized"``) or ``U Vᵀ`` (``"ger_barak"``).
+    """
     if isinstance(cell, LowRankRNN):
-        return p["U"] @ p["V"].T / cell.hidden
-    return p["W_rec"]
+        u, v = low_rank_factors(cell, params)
+        return u @ v.T
+    return params["params"]["W_rec"]
+
+
+def low_rank_factors(cell: LowRankRNN, params: Any) -> tuple[jax.Array, jax.Array]:
+    """``(u[N, rank], v[N, rank])`` with ``W = u vᵀ`` exactly, for either parametrisation.
+
+    ``"ger_barak"``: the params ``(U, V)`` themselves; ``"normalized"``: ``(U, V / N)``. For
+    rank 1, ``u[:, 0]``, ``v[:, 0]`` and the cell's ``W_in[:, 0] = m`` are the vectors of
+    ``jaxrnn.analysis.closed_loop.overlaps(m, z, u, v)``.
+    """
+    if not isinstance(cell, LowRankRNN):
+        fail("cell", type(cell).__name__, "a LowRankRNN")
+    p = params["params"]
+    return p["U"], p["V"] * cell.factor_scale
 
 
 def init_params(cell: nn.Module, key: jax.Array, input_size: int, gain: jax.Array | float = 1.0) -> Any:
