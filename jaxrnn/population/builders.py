@@ -47,7 +47,7 @@ def build_cell(model: Mapping[str, Any]):
     elif name == "lowrank":
         cell = LowRankRNN(
             hidden, rank=model["rank"], alpha=model["alpha"], activation=model["activation"],
-            output=model["output"], use_bias=model["use_bias"],
+            output=model["output"], use_bias=model["use_bias"], parametrization=model["parametrization"],
         )
     elif name == "gru":
         cell = GRUCell(hidden)

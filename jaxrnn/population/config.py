@@ -104,6 +104,7 @@ class ModelConfig:
     output: str = "state"
     use_bias: bool = True
     rank: int = 1
+    parametrization: str = "normalized"  # lowrank only: "normalized" or "ger_barak"
     readout_scale: float = 0.1
     gain: float = 1.0
 
