@@ -16,18 +16,18 @@ Runs (SPECS §1). ``nonlinear``: CTRNN(100, tanh, α=1, rate, no bias, "ger_bara
 closed_loop SGD 1e-2, clip 1, batch 100, T = 50, ``reg_u`` swept (the authors' reg_U, summed over
 the batch; their run is 0.005). ``open_seed<s>``: white-noise open-loop student of the
 reg_u = 0.005 member (teacher: its final network; student: the same seed's update-0 network).
-``rank1_T<T>``: the authors' rank-1 linear model (:class:`RankOneRNN`), m frozen, x0 ~ U(−2, 2),
-one run per episode length T from the same seed — the paper restarts its T sweep from a
-mid-training checkpoint, the runner starts every member at update 0. ``tracking``: linear
-CTRNN(100, α = 0.1), g = 0.2, W_in frozen, Adam 1e-3, no clipping.
+``rank1_T<T>``: the authors' rank-1 linear model (``P_Model``, SPECS §1.6) —
+``LowRankRNN(100, rank=1, parametrization="ger_barak")``: ``W = u vᵀ``, ``u, v ~ N(0, 1/N)``,
+input vector ``m ~ U(±1/√N)`` frozen, readout ``z ~ U(±1/√N)`` (the rule's default readout for
+this cell) — with x0 ~ U(−2, 2), one run per episode length T from the same seed — the paper
+restarts its T sweep from a mid-training checkpoint, the runner starts every member at update 0.
+``tracking``: linear CTRNN(100, α = 0.1), g = 0.2, W_in frozen, Adam 1e-3, no clipping.
 
-Rank-1 model. ``LowRankRNN`` (``W = U Vᵀ/N``, ``U, V ~ N(0, 1)``) with the controller's default
-readout ``N(0, 1/N²)`` is not the authors' ``P_Model`` (``W = u vᵀ``, ``u, v ~ N(0, 1/N)``,
-``z ~ U(±1/√N)``): under plain SGD its u, v move N times slower relative to z, and it never
-leaves stage 2. This script therefore registers ``closed_loop_rank1`` — the library's
-``closed_loop`` with :class:`RankOneRNN` in place of the config's rank-1 ``lowrank`` cell. Their
-loss is a mean over the T steps where ``closed_loop`` sums: ``learning_rate = 0.01/T`` with
-``max_grad_norm = T`` is exactly their SGD 0.01 with clip 1.
+Rank-1 model. The library's default ``LowRankRNN`` parametrisation (``W = U Vᵀ/N``,
+``U, V ~ N(0, 1)``) gives ``W`` the same distribution, but under plain SGD its ``U, V`` move N
+times slower relative to ``z`` and it never leaves stage 2; ``parametrization = "ger_barak"``
+is the authors' parametrisation. Their loss is a mean over the T steps where ``closed_loop``
+sums: ``learning_rate = 0.01/T`` with ``max_grad_norm = T`` is exactly their SGD 0.01 with clip 1.
 """
 
 from __future__ import annotations
@@ -41,21 +41,18 @@ import jax
 import jax.numpy as jnp
 import matplotlib
 import numpy as np
-from flax import linen as nn
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 import jaxrnn  # noqa: E402
 from jaxrnn import population  # noqa: E402
-from jaxrnn._checks import fail  # noqa: E402
 from jaxrnn.analysis import closed_loop as cl  # noqa: E402
 from jaxrnn.analysis import control as ct  # noqa: E402
-from jaxrnn.models import LowRankRNN  # noqa: E402
+from jaxrnn.models import low_rank_factors, recurrent_matrix  # noqa: E402
 from jaxrnn.population.builders import build_cell  # noqa: E402
-from jaxrnn.rules import closed_loop, get_rule, register_rule, registered_rules  # noqa: E402
-from jaxrnn.rules.controller import (ControllerReadout, Episodes, controller_step, default_readout,  # noqa: E402
-                                     initial_carry, plant_rollouts, sample_episodes, tracking_rollout)
+from jaxrnn.rules.controller import (Episodes, controller_step, default_readout, initial_carry,  # noqa: E402
+                                     plant_rollouts, sample_episodes, tracking_rollout)
 
 SMALL = dict(seeds=[0], nonlinear_updates=1000, reg_u=[0.0, 0.005, 0.25, 1.0], open_updates=1000,
              rank1_updates=400, rank1_T=[10, 25, 50, 100], tracking_updates=2000, tracking_batch=50, tracking_eval=25)
@@ -70,57 +67,9 @@ NONLINEAR_MODEL = {"cell": "ctrnn", "hidden": HIDDEN, "activation": "tanh", "alp
                    "weight_init": "ger_barak", "output": "rate", "use_bias": False, "gain": 0.1}
 TRACKING_MODEL = {"cell": "ctrnn", "hidden": HIDDEN, "activation": "linear", "alpha": 0.1, "weight_init": "uniform",
                   "input_scale": float(1.0 / np.sqrt(HIDDEN)), "output": "rate", "use_bias": False, "gain": 0.2}
+RANK1_MODEL = {"cell": "lowrank", "hidden": HIDDEN, "rank": 1, "alpha": 1.0, "activation": "linear",
+               "output": "state", "use_bias": False, "parametrization": "ger_barak", "gain": 1.0}
 GAIN_GRID = np.linspace(-1.2, 0.6, 50)  # the authors' (k1, k2) landscape grid
-
-
-# ----------------------------------------------------------------------------- the rank-1 model
-
-
-class RankOneRNN(nn.RNNCellBase):
-    """Ger & Barak's rank-1 linear controller (``P_Model``, SPECS §1.6), one trial.
-
-    ``h ← u (v·h) + m y`` (α = 1, linear, ``W_random = 0``), output ``h``. Params ``W_in = m``
-    ``[N, 1] ~ U(±1/√N)``, ``U = u``, ``V = v`` ``[N, 1] ~ N(0, 1/N)``: ``W = u vᵀ``, and the order
-    parameters are ``jaxrnn.analysis.closed_loop.overlaps(m, z, u, v)``.
-    """
-
-    hidden: int
-
-    @nn.compact
-    def __call__(self, carry, inputs):
-        scale = 1.0 / np.sqrt(self.hidden)
-        m = self.param("W_in", lambda k, s: jax.random.uniform(k, s, jnp.float32, -scale, scale),
-                       (self.hidden, inputs.shape[-1]))
-        u, v = (self.param(n, lambda k, s: scale * jax.random.normal(k, s, jnp.float32), (self.hidden, 1))
-                for n in ("U", "V"))
-        h = u @ (v.T @ carry) + m @ inputs
-        return h, h
-
-    def initialize_carry(self, rng, input_shape):
-        return jnp.zeros(tuple(input_shape[:-1]) + (self.hidden,), jnp.float32)
-
-    @property
-    def num_feature_axes(self) -> int:
-        return 1
-
-
-def rank1_network(hidden: int = HIDDEN):
-    """``(cell, readout)`` of the authors' rank-1 model; readout ``z ~ U(±1/√N)``."""
-    return RankOneRNN(hidden), ControllerReadout(1, "uniform", float(1.0 / np.sqrt(hidden)))
-
-
-def closed_loop_rank1(cell, plant, **static):
-    """``closed_loop`` with :func:`rank1_network` in place of a config's rank-1 linear ``lowrank`` cell."""
-    if not (isinstance(cell, LowRankRNN) and cell.rank == 1 and cell.activation == "linear" and cell.alpha == 1.0):
-        fail("model", cell, "cell = 'lowrank' with rank = 1, activation = 'linear', alpha = 1")
-    network, readout = rank1_network(cell.hidden)
-    return closed_loop(network, plant, readout=readout, **static)
-
-
-if "closed_loop_rank1" not in registered_rules():
-    _base = get_rule("closed_loop")
-    register_rule("closed_loop_rank1", closed_loop_rank1, static=_base.static, hparams_cls=_base.hparams_cls,
-                  defaults=_base.defaults, check=_base.check)
 
 
 # ----------------------------------------------------------------------------- configs
@@ -146,12 +95,10 @@ def open_loop_config(s: dict, teacher: Path, member: int, seed: int) -> dict:
 
 
 def rank1_config(s: dict, T: int) -> dict:
-    model = {"cell": "lowrank", "hidden": HIDDEN, "rank": 1, "alpha": 1.0, "activation": "linear",
-             "output": "state", "use_bias": False, "gain": 1.0}
-    rule = {"name": "closed_loop_rank1", "optimizer": "sgd", "learning_rate": 0.01 / T, "max_grad_norm": float(T),
+    rule = {"name": "closed_loop", "optimizer": "sgd", "learning_rate": 0.01 / T, "max_grad_norm": float(T),
             "batch": 100, "num_steps": T, "reg_u": 0.0, "trainable": ["U", "V", "W_out"]}
     task = {"name": "double-integrator", "init_half_width": 2.0, "max_steps_in_episode": T}
-    return _config(s["rank1_updates"], task, model, rule, s["seeds"])
+    return _config(s["rank1_updates"], task, dict(RANK1_MODEL), rule, s["seeds"])
 
 
 def tracking_config(s: dict) -> dict:
@@ -206,8 +153,9 @@ def rank1_analysis(ds, member: int = 0) -> dict:
     """Overlaps ``σ[S, 4]``, the reduced map's spectrum ``[S, 4]`` (= the nonzero spectrum of the joint
     ``P``, SPECS §1.7) and the library's stages of a rank-1 run."""
     params = snapshot_params(ds, member)
-    p, z = params["cell"]["params"], params["readout"]["params"]["W_out"][:, 0]
-    sig = np.asarray(cl.overlaps_batched(p["W_in"][..., 0], z, p["U"][..., 0], p["V"][..., 0]), np.float64)
+    u, v = jax.vmap(functools.partial(low_rank_factors, model_cell(RANK1_MODEL)))(params["cell"])
+    m, z = params["cell"]["params"]["W_in"][..., 0], params["readout"]["params"]["W_out"][:, 0]
+    sig = np.asarray(cl.overlaps_batched(m, z, u[..., 0], v[..., 0]), np.float64)
     P = cl.reduced_system(*sig.T)
     E = ds.sizes["update"]
     st = cl.learning_stages(ds.loss.values[member], cl.spectral_radius(P)[:E], cl.dominant_is_complex(P)[:E])
@@ -329,7 +277,7 @@ def fig3(r1, out):
         reduced = ct.LinearController(np.zeros((grid.size, 2, 2)), np.tile([[1.0], [0.0]], (grid.size, 1, 1)),
                                       np.stack([grid, 0 * grid], -1)[:, None, :])
         p = jax.tree.map(lambda x: np.asarray(x[:n], np.float64), r1["params"])
-        W_rec = np.einsum("sik,sjk->sij", p["cell"]["params"]["U"], p["cell"]["params"]["V"])
+        W_rec = jax.vmap(functools.partial(recurrent_matrix, model_cell(RANK1_MODEL)))(p["cell"])
         trained = cost(jax.vmap(ct.rnn_controller)(p["cell"]["params"]["W_in"], W_rec, p["readout"]["params"]["W_out"]))
         sweep, closed_form = cost(reduced), cl.stage1_loss(jnp.asarray(grid), 101)
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.6), layout="constrained")

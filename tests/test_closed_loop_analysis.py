@@ -328,6 +328,36 @@ def test_closed_loop_cost_rnn_reference_and_lqg_limits():
     assert cl.spectral_radius(ct.closed_loop_matrix(A_DI, B_DI, C_DI, partial)) < 1.0
 
 
+def test_closed_loop_cost_dtype_is_the_promotion_of_its_inputs():
+    """float32 params with NumPy (float64) plant matrices: float64 under x64 (was a scan-carry
+    TypeError when A was float32), float32 without x64; all-float32 inputs stay float32."""
+    rng = np.random.default_rng(7)
+    N, T = 5, 12
+    W_in, W_rec, W_out = rng.normal(size=(N, 1)), 0.2 * rng.normal(size=(N, N)), 0.1 * rng.normal(size=(1, N))
+    x0s = rng.uniform(-1, 1, size=(3, 2))
+    reference = closed_loop_cost(A_DI, B_DI, C_DI, ct.rnn_controller(W_in, W_rec, W_out), x0s, T, R=0.5)
+    f32 = lambda *a: [np.asarray(x, np.float32) for x in a]  # noqa: E731
+    controller32 = ct.rnn_controller(*f32(W_in, W_rec, W_out))
+    exact32 = closed_loop_cost(A_DI, B_DI, C_DI, ct.rnn_controller(*(np.asarray(w, np.float64) for w in
+                                                                     f32(W_in, W_rec, W_out))), x0s, T, R=0.5)
+    cases = {  # (A, B, C, controller, x0s) -> expected dtype under x64
+        "plant64/params32": ((A_DI, B_DI, C_DI, controller32, x0s), np.float64),
+        "A32/params32/B,C64": ((*f32(A_DI), B_DI, C_DI, controller32, x0s), np.float64),
+        "plant32/params64": ((*f32(A_DI, B_DI, C_DI), ct.rnn_controller(W_in, W_rec, W_out), x0s), np.float64),
+        "all32": ((*f32(A_DI, B_DI, C_DI), controller32, *f32(x0s)), np.float32),
+    }
+    for name, (args, dtype) in cases.items():
+        cost = closed_loop_cost(*args, T, R=0.5)  # Python-scalar R is weak: never promotes
+        assert cost.dtype == dtype, name
+        expected = exact32 if args[3] is controller32 else reference
+        np.testing.assert_allclose(cost, expected, rtol=1e-12 if dtype == np.float64 else 1e-5, err_msg=name)
+    with jax.enable_x64(False):
+        for name, (args, _) in cases.items():
+            cost = ct.closed_loop_cost(*jax.tree.map(np.asarray, args), T, R=0.5)  # float64 jax arrays cannot enter x32
+            assert cost.dtype == np.float32, name
+            np.testing.assert_allclose(cost, reference, rtol=1e-4, err_msg=name)
+
+
 # ----------------------------------------------------------------------------- vmapped forms
 
 

@@ -17,7 +17,10 @@ def _numpy_loop(cell, p, x0, xs):
         if isinstance(cell, VanillaRNN):
             x = np.tanh(p["W_rec"] @ x + p["W_in"] @ u + p["b"])
         else:
-            w = p["U"] @ p["V"].T / cell.hidden if isinstance(cell, LowRankRNN) else p["W_rec"]
+            if isinstance(cell, LowRankRNN):
+                w = p["U"] @ p["V"].T / (1 if cell.parametrization == "ger_barak" else cell.hidden)
+            else:
+                w = p["W_rec"]
             b = p.get("b", 0.0)
             x = (1 - cell.alpha) * x + cell.alpha * (w @ F[cell.activation](x) + p["W_in"] @ u + b)
         states.append(x)
@@ -28,10 +31,12 @@ CELLS = [CTRNN(7, alpha=0.1, activation=a) for a in F] + [
     CTRNN(7, alpha=1.0, activation="tanh", weight_init="normal"),
     VanillaRNN(7),
     LowRankRNN(7, rank=2, alpha=0.5, activation="tanh"),
+    LowRankRNN(7, rank=2, alpha=1.0, activation="tanh", parametrization="ger_barak"),
 ]
 
 
-@pytest.mark.parametrize("cell", CELLS, ids=lambda c: f"{type(c).__name__}-{getattr(c, 'activation', '')}")
+@pytest.mark.parametrize("cell", CELLS, ids=lambda c: f"{type(c).__name__}-{getattr(c, 'activation', '')}"
+                         f"{'-' + c.parametrization if isinstance(c, LowRankRNN) else ''}")
 def test_rollout_equals_python_loop(cell):
     key = jax.random.PRNGKey(3)
     params = init_params(cell, key, 3, gain=1.5)

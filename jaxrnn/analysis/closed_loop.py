@@ -24,11 +24,13 @@ as ``s_{t+1} = P s_t`` with::
 (the authors' ``create_p_matrix_from_rnn`` omits the ``α`` on ``W_in C B W_out``; the two agree
 for ``α = 1`` and whenever ``C B = 0``, as for the position-observed double integrator).
 
-**Rank-1 theory** (SPECS §1.7). With ``W_rec = u vᵀ`` (no ``1/N``; for a cell with
-``W = u vᵀ/N`` pass ``v/N``), ``α = 1``, ``h_0 = 0``, input vector ``m`` and readout ``z`` on the
-double integrator ``A = [[1, 1], [0, 1]]``, ``B = [0, 1]ᵀ``, ``C = [1, 0]``, the hidden state stays
-in ``span{m, u}``: ``h_t = a_t m + b_t u``, and ``(x, v, a, b)`` evolves by the 4×4
-``P_eff`` of :func:`reduced_system`, whose characteristic polynomial is ``λ·p(λ)`` with::
+**Rank-1 theory** (SPECS §1.7). With ``W_rec = u vᵀ`` exactly (no ``1/N``: for a
+``LowRankRNN`` take ``u, v = jaxrnn.models.low_rank_factors(cell, params)``, which is
+``(U, V)`` for ``parametrization="ger_barak"`` and ``(U, V/N)`` for ``"normalized"``),
+``α = 1``, ``h_0 = 0``, input vector ``m`` and readout ``z`` on the double integrator
+``A = [[1, 1], [0, 1]]``, ``B = [0, 1]ᵀ``, ``C = [1, 0]``, the hidden state stays in
+``span{m, u}``: ``h_t = a_t m + b_t u``, and ``(x, v, a, b)`` evolves by the 4×4 ``P_eff`` of
+:func:`reduced_system`, whose characteristic polynomial is ``λ·p(λ)`` with::
 
     p(λ) = λ³ − (σ_vu + 2) λ² + (2σ_vu − σ_zm + 1) λ + (σ_vu σ_zm − σ_vu − σ_vm σ_zu)
          = (λ − σ_vu)((λ − 1)² − σ_zm) − σ_vm σ_zu.
@@ -184,7 +186,11 @@ def learning_stages(
 
 
 def overlaps(m, z, u, v) -> jax.Array:
-    """Order parameters ``[σ_zm, σ_zu, σ_vm, σ_vu] = [z·m, z·u, v·m, v·u]`` (vectors ``[N]``)."""
+    """Order parameters ``[σ_zm, σ_zu, σ_vm, σ_vu] = [z·m, z·u, v·m, v·u]`` (vectors ``[N]``).
+
+    ``u, v`` must factor the recurrent matrix exactly, ``W_rec = u vᵀ`` (see the module
+    docstring: ``jaxrnn.models.low_rank_factors`` for a ``LowRankRNN`` in either parametrisation).
+    """
     m, z, u, v = (jnp.ravel(jnp.asarray(a)) for a in (m, z, u, v))
     return jnp.stack([z @ m, z @ u, v @ m, v @ u])
 

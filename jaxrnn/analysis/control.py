@@ -256,21 +256,36 @@ def closed_loop_matrix(A, B, C, controller: LinearController) -> jax.Array:
     return joint_matrix(A, B, C, controller.G, controller.F, controller.H, 1.0)
 
 
+def _promoted_float(*values) -> jnp.dtype:
+    """``jnp.result_type`` of ``values`` (Python scalars and weakly typed values, such as a
+    Python float passed through ``jax.jit``, never promote float32 to float64); the default
+    float when they are all integers."""
+    dtype = jnp.result_type(*(v if isinstance(v, (int, float)) else jnp.asarray(v) for v in values))
+    return dtype if jnp.issubdtype(dtype, jnp.inexact) else jnp.result_type(dtype, float)
+
+
 def closed_loop_cost(A, B, C, controller: LinearController, x0s, T: int, Q=None, R=None) -> jax.Array:
     """Mean finite-horizon cost ``(1/T) Σ_{t<T} x_tᵀQx_t + u_tᵀRu_t`` over ``x0s[K, n]``.
 
     Noise-free rollout of :func:`closed_loop_matrix` from ``[x0; 0]``. Defaults ``Q = I``,
     ``R = 0``; the authors' training loss (mean over state dims too) is this divided by ``n``.
+
+    Dtype: the rollout runs in, and the scalar result has, the promoted dtype of all array
+    inputs (``A, B, C``, the controller's ``F, G, H``, ``x0s``, ``Q``, ``R``; Python scalars are
+    weak and integers count as the default float) — float32 unless one of them is float64,
+    which needs ``jax.enable_x64``. So float32 params with NumPy (float64) plant matrices give
+    float64 under x64 and float32 without it; cast the inputs to choose.
     """
-    A = _float(A)
+    dtype = _promoted_float(A, B, C, *controller, x0s, *(a for a in (Q, R) if a is not None))
+    A, B, C, x0s = (jnp.asarray(a, dtype) for a in (A, B, C, x0s))
+    controller = LinearController(*(jnp.asarray(a, dtype) for a in controller))
     n = A.shape[0]
-    x0s = jnp.asarray(x0s, A.dtype)
     if x0s.ndim != 2 or x0s.shape[1] != n:
         fail("x0s.shape", x0s.shape, f"[K, n] with n = {n}")
     P = closed_loop_matrix(A, B, C, controller)
     H = jnp.atleast_2d(controller.H)
-    Q = jnp.eye(n, dtype=A.dtype) if Q is None else jnp.asarray(Q)
-    R = jnp.zeros((H.shape[0], H.shape[0]), A.dtype) if R is None else jnp.atleast_2d(R)
+    Q = jnp.eye(n, dtype=dtype) if Q is None else jnp.asarray(Q, dtype)
+    R = jnp.zeros((H.shape[0], H.shape[0]), dtype) if R is None else jnp.atleast_2d(jnp.asarray(R, dtype))
 
     def one(x0):
         def step(s, _):
@@ -278,7 +293,7 @@ def closed_loop_cost(A, B, C, controller: LinearController, x0s, T: int, Q=None,
             u = H @ xi
             return P @ s, x @ Q @ x + u @ R @ u
 
-        s0 = jnp.concatenate([x0, jnp.zeros(P.shape[0] - n, A.dtype)])
+        s0 = jnp.concatenate([x0, jnp.zeros(P.shape[0] - n, dtype)])
         _, costs = jax.lax.scan(step, s0, length=T)
         return jnp.mean(costs)
 

@@ -234,7 +234,8 @@ class LowRankRNN(nn.RNNCellBase):
         drive = recurrent + w_in @ inputs
         if self.use_bias:
             drive = drive + self.param("b", nn.initializers.zeros, (n,))
-        x = (1.0 - self.alpha) * carry + self.alpha * drive
+        # α = 1 (static): no 0·x term, so the step is the authors' h ← W h + m y to the bit
+        x = drive if self.alpha == 1.0 else (1.0 - self.alpha) * carry + self.alpha * drive
         return x, (x if self.output == "state" else f(x))
 
     def initialize_carry(self, rng: jax.Array, input_shape: tuple[int, ...]) -> jax.Array:

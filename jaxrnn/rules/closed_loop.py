@@ -38,6 +38,13 @@ the two agree for ``activation="linear"`` (the tracking controller). The default
 :class:`~jaxrnn.rules.controller.ControllerReadout`: ``W_out ~ N(0, 1/N²)`` (std ``1/N``), or
 ``U(−input_scale, input_scale)`` for a cell with ``weight_init="uniform"`` (tracking).
 
+The authors' rank-1 linear controller (``P_Model``, SPECS §1.6) is
+``LowRankRNN(N, rank=1, parametrization="ger_barak")`` (linear, ``α = 1``): ``W = U Vᵀ``,
+``U, V ~ N(0, 1/N)``, input vector ``W_in ~ U(±1/√N)``, and the default readout for it is
+``z ~ U(±1/√N)`` (default gain 1). Train it as they do with ``trainable=("U", "V", "W_out")``
+(``m`` frozen), ``x0 ~ U(−2, 2)``, and — their loss is a mean over the T steps where this
+rule sums — ``learning_rate = 0.01/T``, ``max_grad_norm = T`` (exactly their SGD 0.01, clip 1).
+
 Updates. ``update`` samples fresh initial states, takes one SGD or Adam step
 (``optimizer``, static) on ``L`` after global-norm clipping (torch ``clip_grad_norm_``;
 ``max_grad_norm = inf`` disables it) for the parameters named in ``trainable``. The authors
@@ -79,6 +86,7 @@ from jaxrnn.rules.base import LearningRule
 from jaxrnn.rules.controller import (
     check_common,
     closed_loop_cost,
+    default_gain,
     evaluator,
     gradient_step,
     init_controller,
@@ -97,7 +105,9 @@ class ClosedLoopHParams:
       learning_rate: SGD/Adam step size (1e-2: the authors' double-integrator run).
       max_grad_norm: global-norm gradient clip (1.0; ``inf`` disables it).
       reg_u: control cost β (``reg_U``), summed over the batch (0.005 integrator, 0 tracking).
-      gain: recurrent gain g of the initial ``W_rec`` (0.1 integrator, 0.2 tracking).
+      gain: recurrent gain g of the initial ``W_rec`` (0.1 integrator, 0.2 tracking; 1 for
+        ``LowRankRNN(parametrization="ger_barak")``, where it scales ``U``: see
+        :func:`~jaxrnn.rules.controller.default_gain`).
       task: the plant's params.
     """
 
@@ -167,7 +177,7 @@ def closed_loop(
         learning_rate=jnp.float32(1e-2),
         max_grad_norm=jnp.float32(1.0),
         reg_u=jnp.float32(0.0 if is_tracking(plant) else 0.005),
-        gain=jnp.float32(0.2 if is_tracking(plant) else 0.1),
+        gain=jnp.float32(default_gain(cell, plant)),
         task=plant.default_params,
     )
     return LearningRule(init=init, update=update, evaluate=evaluator(cell, plant, structure, num_test),

@@ -17,11 +17,12 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from flax import linen as nn
 
 from jaxrnn._checks import check_choice, check_range, fail
-from jaxrnn.models.cells import init_params
+from jaxrnn.models.cells import LowRankRNN, init_params
 from jaxrnn.rules.bptt import clip_by_global_norm, trainable_mask
 from jaxrnn.tasks import integrator, tracking
 
@@ -181,10 +182,27 @@ def episode_sum(plant, per_step: jax.Array, task_params, num_steps: int) -> jax.
 
 def default_readout(cell, control_size: int) -> ControllerReadout:
     """Ger & Barak's ``W_out``: ``U(−input_scale, input_scale)`` for ``weight_init="uniform"``
-    cells (tracking), else ``N(0, 1/N²)``."""
+    cells (tracking), ``z ~ U(−1/√N, 1/√N)`` for ``LowRankRNN(parametrization="ger_barak")``
+    (their rank-1 ``P_Model``, SPECS §1.6), else ``N(0, 1/N²)``."""
     if getattr(cell, "weight_init", None) == "uniform":
         return ControllerReadout(control_size, "uniform", float(cell.input_scale))
+    if is_ger_barak_low_rank(cell):
+        return ControllerReadout(control_size, "uniform", float(1.0 / np.sqrt(cell.hidden)))
     return ControllerReadout(control_size, "normal")
+
+
+def is_ger_barak_low_rank(cell) -> bool:
+    """Whether ``cell`` is a ``LowRankRNN`` in Ger & Barak's parametrisation (``W = U Vᵀ``)."""
+    return isinstance(cell, LowRankRNN) and cell.parametrization == "ger_barak"
+
+
+def default_gain(cell, plant) -> float:
+    """The rules' default recurrent gain g: the authors' 0.2 (tracking) or 0.1 (integrator CTRNN),
+    and 1 for ``LowRankRNN(parametrization="ger_barak")`` — g scales ``U``, and their rank-1
+    model's ``u ~ N(0, 1/N)`` is unscaled (their g multiplies a frozen random bulk, 0 there)."""
+    if is_ger_barak_low_rank(cell):
+        return 1.0
+    return 0.2 if is_tracking(plant) else 0.1
 
 
 def init_controller(cell, readout, key: jax.Array, input_size: int, gain) -> dict[str, Any]:

@@ -71,6 +71,7 @@ from jaxrnn.rules.controller import (
     check_common,
     controller_sizes,
     controller_step,
+    default_gain,
     episode_sum,
     evaluator,
     gradient_step,
@@ -93,7 +94,8 @@ class OpenLoopHParams:
 
     Attributes:
       learning_rate: SGD/Adam step size (1e-2). max_grad_norm: clip (1.0; ``inf`` off).
-      gain: recurrent gain g of the student's initial ``W_rec``.
+      gain: recurrent gain g of the student's initial ``W_rec`` (default as
+        :func:`~jaxrnn.rules.controller.default_gain`).
       teacher_member: int32 index into the teacher bank (0).
       task: the plant's params.
     """
@@ -283,7 +285,7 @@ def open_loop(
     default_hparams = OpenLoopHParams(
         learning_rate=jnp.float32(1e-2),
         max_grad_norm=jnp.float32(1.0),
-        gain=jnp.float32(0.2 if is_tracking(plant) else 0.1),
+        gain=jnp.float32(default_gain(cell, plant)),
         teacher_member=jnp.int32(0),
         task=plant.default_params,
     )
