@@ -126,8 +126,13 @@ def _info(args) -> int:
     from jaxrnn import population
 
     dataset = population.load(args.dir)
+    updates = f"{dataset.sizes['update']} updates"
+    if "run.num_updates" in dataset.coords:  # a union of sub-grids: budgets may differ per member
+        budgets = sorted({int(u) for u in dataset["run.num_updates"].values})
+        updates = f"{budgets[0]}" + (f"-{budgets[-1]}" if len(budgets) > 1 else "") + " updates"
+        updates += f" in {len(set(dataset['subgrid'].values.tolist()))} sub-grids"
     print(f"{dataset.attrs.get('run_name', '?')}: {dataset.sizes['member']} members, "
-          f"{dataset.sizes['update']} updates, wall time {dataset.attrs.get('wall_time', float('nan')):.1f} s, "
+          f"{updates}, wall time {dataset.attrs.get('wall_time', float('nan')):.1f} s, "
           f"devices {dataset.attrs.get('devices')}")
     print(summary_table(dataset))
     return 0

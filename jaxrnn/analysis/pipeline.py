@@ -14,7 +14,9 @@ Model fields come from per-member coords (``model.activation``, ``model.alpha``,
 ``model.output``, ``rule.clamp_bias``; :func:`concat_runs` writes them), else the run's TOML in
 ``attrs["config"]``, else the rule's defaults (α = 0.1; Hebbian clamps iff N ≥ 12).
 Members sharing (task, f, α, output, clamp, N, M) form one group: one compiled, vmapped
-program. ``snapshot=-1`` takes each member's last finite snapshot.
+program. ``snapshot=-1`` takes each member's last finite snapshot; another index counts in each
+member's own snapshots (a union's sub-grids may have different ones, ``snapshot_update[member,
+snapshot]``), so ``-2`` is every member's last but one.
 
 Per member (variables of the returned ``xarray.Dataset``; ``member`` as the input's):
 
@@ -133,6 +135,16 @@ def _extent(array: np.ndarray, axis: int) -> int:
     return int(np.max(np.nonzero(along)[0]) + 1) if along.any() else array.shape[axis]
 
 
+def _snapshot_counts(dataset: xr.Dataset, num_snapshots: int) -> np.ndarray:
+    """Snapshots each member really has: all, unless ``snapshot_update[member, snapshot]`` (a union
+    whose sub-grids snapshot at different updates) marks padding with −1 (NaN after :func:`concat_runs`)."""
+    members = dataset.sizes["member"]
+    coord = dataset.coords.get("snapshot_update")
+    if coord is None or coord.dims != ("member", "snapshot"):
+        return np.full(members, num_snapshots)
+    return np.sum(np.asarray(coord.values, dtype=float) >= 0, axis=1)
+
+
 def member_specs(dataset: xr.Dataset, snapshot: int = -1) -> tuple[list[NetworkSpec], np.ndarray]:
     """Each member's :class:`NetworkSpec` and the snapshot index used (see module docstring)."""
     for name in ("params.cell.W_rec", "params.cell.W_in", "params.readout.W_out"):
@@ -142,6 +154,9 @@ def member_specs(dataset: xr.Dataset, snapshot: int = -1) -> tuple[list[NetworkS
     w_rec = dataset["params.cell.W_rec"].values
     w_in = dataset["params.cell.W_in"].values
     num_snapshots = w_rec.shape[1]
+    counts = _snapshot_counts(dataset, num_snapshots)
+    if snapshot != -1:
+        check_range("snapshot", snapshot, -num_snapshots, num_snapshots - 1, integer=True)
     specs, snaps = [], []
     for m in range(dataset.sizes["member"]):
         def field(table, key, default, _m=m):
@@ -152,10 +167,13 @@ def member_specs(dataset: xr.Dataset, snapshot: int = -1) -> tuple[list[NetworkS
 
         finite = [s for s in range(num_snapshots) if np.all(np.isfinite(w_rec[m, s]))]
         if snapshot == -1:
-            snap = finite[-1] if finite else num_snapshots - 1
+            snap = finite[-1] if finite else counts[m] - 1
         else:
-            check_range("snapshot", snapshot, -num_snapshots, num_snapshots - 1, integer=True)
-            snap = int(snapshot) % num_snapshots
+            if not -counts[m] <= snapshot < counts[m]:
+                fail("snapshot", snapshot, f"in [{-counts[m]}, {counts[m] - 1}] for member {m}",
+                     f"it has {counts[m]} of the store's {num_snapshots} snapshots, as sub-grids of a union "
+                     "may snapshot at different updates; -1 takes each member's last")
+            snap = int(snapshot) % counts[m]
         rule = str(dataset["rule.name"].values[m])
         activation, output = RULE_MODEL.get(rule, ("shifted_tanh", "state"))
         if rule not in ("hebbian", "full_force"):  # those two require tanh rates

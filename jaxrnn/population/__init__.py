@@ -14,6 +14,7 @@ import xarray as xr
 from jaxrnn.population import checkpoint, planner, sharding, store
 from jaxrnn.population.config import (
     Config,
+    Grid,
     Member,
     ModelConfig,
     RunConfig,
@@ -49,7 +50,9 @@ def run(
     With ``out`` the run is resumable: a checkpoint is written after every chunk, and calling
     ``run`` again with the same config and ``out`` (after a crash or ``kill -9``) continues where
     it stopped and ends with the same numbers; a completed run is just loaded. A directory made
-    by a different config is refused with a ``ValueError``.
+    by a different config is refused with a ``ValueError``. A union of grids (``[[subgrid]]``)
+    trains each group with its members' own run settings (budget, chunks, snapshots); the store
+    NaN-pads the shorter runs (see :mod:`jaxrnn.population.store`).
 
     Args:
       config: a :class:`Config`, a TOML path, or a packaged config name.
@@ -72,33 +75,43 @@ def run(
     progress = Progress(quiet or not sharding.is_writer())
     results = []
     for i, members in enumerate(groups):
-        plan = plan_group(members, config.run, budget) if needs_plan(members, budget) else None
+        group_run = members[0].run  # equal for every member of a group (see group_members)
+        plan = plan_group(members, group_run, budget) if needs_plan(members, budget) else None
         slices = plan.slices(members) if plan else [members]
         overrides = plan.rule_overrides if plan else None
         first = members[0]
         rule, _ = build_rule(first.task, first.model, {**first.rule, **(overrides or {})})
-        chunk_fn = make_chunk(rule, config.run, chunk_plan(config.run)[1])  # one program for all slices
+        chunk_fn = make_chunk(rule, group_run, chunk_plan(group_run)[1])  # one program for all slices
         parts = []
         for j, part in enumerate(slices):
-            first = part[0]
-            label = f"{first.rule.get('name', 'bptt')} on {first.task['name']}"
+            label = group_label(config, members)
             if len(slices) > 1:
                 label += f", slice {j + 1}/{len(slices)}"
-            report = progress.group(i, len(groups), len(part), config.run.num_updates, label)
+            report = progress.group(i, len(groups), len(part), group_run.num_updates, label)
             part_checkpoint = None
-            if out is not None:
+            if out is not None:  # group i, slice j: fixed by the config, so a resumed run finds its parts
                 part_checkpoint = checkpoint.PartCheckpoint(out, f"g{i:03d}-p{j:03d}", enabled=sharding.is_writer())
-            parts.append(train_part(part, config.run, progress=report, checkpoint=part_checkpoint, rule=rule,
+            parts.append(train_part(part, group_run, progress=report, checkpoint=part_checkpoint, rule=rule,
                                     chunk_fn=chunk_fn, pad_to=len(slices[0])))
         results.append(concat_results(parts))
     progress.close()
     devices = [str(d) for d in jax.devices()]
-    dataset = store.build_dataset(config, results, snapshot_updates(config.run), devices)
+    dataset = store.build_dataset(config, results, devices)
     if out is not None and sharding.is_writer():
         store.save(dataset, out)
         checkpoint.mark_complete(out)
     sharding.barrier("store")
     return dataset
+
+
+def group_label(config: Config, members) -> str:
+    """``"<rule> on <task>"``, plus the sub-grids and budget of the group for a union."""
+    first = members[0]
+    label = f"{first.rule.get('name', 'bptt')} on {first.task['name']}"
+    if config.has_subgrids:
+        subgrids = ",".join(str(k) for k in dict.fromkeys(m.subgrid for m in members))
+        label += f" (subgrid {subgrids}, {first.run.num_updates} updates)"
+    return label
 
 
 PLAN_ABOVE = 64
@@ -116,6 +129,7 @@ def needs_plan(members, budget) -> bool:
 def dry_run(config: Config | str | Path = "default", memory_budget: int | str | None = None) -> list[dict]:
     """Plan, compile and time one chunk of each group; project the whole run without training it.
 
+    Works for unions of grids: each group is planned and timed with its own run settings.
     Returns one dict per group: members, slices, remat, bytes per member, projected peak bytes
     per device, compile seconds, seconds per chunk and projected seconds for the group.
     """
@@ -123,14 +137,14 @@ def dry_run(config: Config | str | Path = "default", memory_budget: int | str | 
         config = load_config(config)
     budget = None if memory_budget is None else parse_bytes(memory_budget)
     rows = []
-    chunks = -(-config.run.num_evaluations // config.run.evals_per_chunk)
     for members in group_members(config):
-        plan = plan_group(members, config.run, budget)
+        group_run = members[0].run
+        chunks = -(-group_run.num_evaluations // group_run.evals_per_chunk)
+        plan = plan_group(members, group_run, budget)
         slices = plan.slices(members)
-        compile_s, chunk_s = time_one_chunk(slices[0], config.run, plan.rule_overrides)
-        first = members[0]
+        compile_s, chunk_s = time_one_chunk(slices[0], group_run, plan.rule_overrides)
         rows.append({
-            "group": f"{first.rule.get('name', 'bptt')} on {first.task['name']}",
+            "group": group_label(config, members),
             "members": len(members),
             "slices": len(slices),
             "remat": bool(plan.rule_overrides.get("remat", False)),
@@ -147,6 +161,7 @@ def dry_run(config: Config | str | Path = "default", memory_budget: int | str | 
 __all__ = [
     "Config",
     "dry_run",
+    "Grid",
     "Member",
     "ModelConfig",
     "RunConfig",

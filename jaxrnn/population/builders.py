@@ -82,8 +82,15 @@ def member_hparams(rule, task_values: Mapping[str, Any], model: Mapping[str, Any
     return hp
 
 
-def check_member(member) -> None:
-    """Validate every field of a member eagerly (raises ``ValueError`` naming the field)."""
+def check_member(member, checked: set | None = None) -> None:
+    """Validate every field of a member eagerly (raises ``ValueError`` naming the field).
+
+    Besides each value, the model is checked against the rule and the task by building the
+    rule (its factory refuses, e.g., a full-FORCE or Hebbian member whose cell is not a tanh
+    CTRNN read out by rate: ``model.activation = 'shifted_tanh' is not allowed: ...``). Building
+    compiles nothing; with ``checked`` (a set the caller keeps) it happens once per
+    combination of static fields.
+    """
     task_values = dict(member.task)
     name = task_values.pop("name")
     make(name, **task_values)
@@ -93,3 +100,8 @@ def check_member(member) -> None:
     entry = get_rule(values["name"])
     if entry.check is not None:
         entry.check(values)
+    key = member.static_key(set(entry.static))
+    if checked is None or key not in checked:
+        build_rule(member.task, member.model, member.rule)
+        if checked is not None:
+            checked.add(key)

@@ -1,6 +1,7 @@
 """The population runner: many independent networks trained in lock-step by one program.
 
-Members that share their static fields form a *group*, compiled once; within a group the rule's
+Members that share their static fields (and run settings: sub-grids of a union may train for
+different numbers of updates) form a *group*, compiled once; within a group the rule's
 ``update`` is vmapped over members (``in_axes=(0, 0, 0)``: key, state, hyper-parameters) and
 scanned over updates, in chunks of ``run.chunk_updates`` between which the host reports
 progress and collects metrics and snapshots.
@@ -373,12 +374,16 @@ def concat_results(parts: Sequence[GroupResult]) -> GroupResult:
 
 
 def group_members(config: Config) -> list[list[Member]]:
-    """Members split into groups of equal static fields, in order of first appearance."""
+    """Members split into groups of equal static fields and run settings, in order of first appearance.
+
+    Members of different sub-grids share a group (one compiled program, one chunk plan) only if
+    their ``Member.run`` is equal too, so every group trains with one :class:`RunConfig`.
+    """
     from jaxrnn.population.builders import rule_values
     from jaxrnn.rules.registry import rule_fields
 
     groups: dict[tuple, list[Member]] = {}
     for member in config.members():
         static, _ = rule_fields(rule_values(member.rule)["name"])
-        groups.setdefault(member.static_key(static), []).append(member)
+        groups.setdefault((member.static_key(static), member.run), []).append(member)
     return list(groups.values())

@@ -11,6 +11,15 @@ Layout (opens with plain ``xarray.open_zarr`` — jaxrnn is not needed to read i
   its dotted path (``task.noise_std[member]``, ``rule.learning_rate[member]``), ``group[member]``
   (the compiled program that trained it), ``update[update]`` (1-based update count),
   ``evaluation_update[evaluation]``, ``snapshot_update[snapshot]``;
+- for a union of grids (``[[subgrid]]``, see :mod:`jaxrnn.population.config`): ``update`` and
+  ``evaluation`` are as long as the longest run, every variable of a shorter member is NaN past
+  its own ``num_updates``; coords ``subgrid[member]`` (0: the top-level tables, k: the k-th
+  ``[[subgrid]]``) and ``run.num_updates[member]``; a coord per field of
+  :meth:`Config.sweep_axes` of the union (swept in some sub-grid, or set differently in
+  different ones), NaN (numbers) or ``""`` for members whose task / rule has no such field;
+  when sub-grids snapshot at different updates, ``snapshot_update[member, snapshot]`` (2-D,
+  −1 where a member has fewer snapshots than the longest, its params NaN there) instead of the
+  1-D coord, which every member sharing its snapshot updates keeps;
 - variables ``loss[member, update]`` and every other per-update metric of the rule,
   ``val_accuracy[member, evaluation]`` and every other validation metric (``val_<name>``),
   ``converged_update[member]`` (−1 if never), ``diverged[member]``,
@@ -61,25 +70,37 @@ def _pad_stack(arrays: Sequence[np.ndarray | None], member_counts: Sequence[int]
     return np.concatenate(out, axis=0)
 
 
-def build_dataset(config, groups, snap_updates: Sequence[int], devices: Sequence[str]) -> xr.Dataset:
-    """Assemble the per-group results (``GroupResult``) into the run's Dataset, in grid order."""
+def build_dataset(config, groups, devices: Sequence[str]) -> xr.Dataset:
+    """Assemble the per-group results (``GroupResult``) into the run's Dataset, in grid order.
+
+    Groups may have run for different numbers of updates (sub-grids of a union): the ``update``
+    and ``evaluation`` axes are those of the longest run and shorter members are NaN-padded.
+    """
+    from jaxrnn.population.config import field_value, snapshot_updates
+
     members = [m for g in groups for m in g.members]
     order = np.argsort([m.index for m in members], kind="stable")
     counts = [len(g.members) for g in groups]
-    run = config.run
+    run = config.run  # its shared fields (eval_every, stopping rule) hold for every member
+    num_updates, num_evaluations = config.num_updates, config.num_evaluations
 
     def cat(name, kind, length):
-        arrays = [getattr(g, kind).get(name) for g in groups]
-        blocks = [a if a is not None else np.full((c, length), np.nan) for a, c in zip(arrays, counts)]
+        blocks = []
+        for group, count in zip(groups, counts):
+            array = getattr(group, kind).get(name)
+            block = np.full((count, length), np.nan, np.float32)
+            if array is not None:
+                block[:, : array.shape[1]] = array
+            blocks.append(block)
         return np.concatenate(blocks, axis=0)[order]
 
     data = {}
     update_names = sorted({k for g in groups for k in g.update_metrics})
     for name in update_names:
-        data[name] = (("member", "update"), cat(name, "update_metrics", run.num_updates).astype(np.float32))
+        data[name] = (("member", "update"), cat(name, "update_metrics", num_updates))
     eval_names = sorted({k for g in groups for k in g.eval_metrics})
     for name in eval_names:
-        data[f"val_{name}"] = (("member", "evaluation"), cat(name, "eval_metrics", run.num_evaluations).astype(np.float32))
+        data[f"val_{name}"] = (("member", "evaluation"), cat(name, "eval_metrics", num_evaluations))
     data["converged_update"] = (("member",), np.concatenate([g.converged_update for g in groups])[order].astype(np.int32))
     data["diverged"] = (("member",), np.concatenate([g.diverged for g in groups])[order].astype(bool))
     data["converged_time"] = (("member",), np.concatenate([g.converged_time for g in groups])[order])
@@ -99,18 +120,17 @@ def build_dataset(config, groups, snap_updates: Sequence[int], devices: Sequence
         "group": ("member", group_of.astype(np.int32)),
         "task.name": ("member", np.array([m.task["name"] for m in sorted_members], dtype=str)),
         "rule.name": ("member", np.array([m.rule.get("name", "bptt") for m in sorted_members], dtype=str)),
-        "update": np.arange(1, run.num_updates + 1),
-        "evaluation_update": ("evaluation", np.arange(1, run.num_evaluations + 1) * run.eval_every),
-        "snapshot_update": ("snapshot", np.asarray(snap_updates, dtype=np.int64)),
+        "update": np.arange(1, num_updates + 1),
+        "evaluation_update": ("evaluation", np.arange(1, num_evaluations + 1) * run.eval_every),
+        "snapshot_update": _snapshot_update_coord([snapshot_updates(m.run) for m in sorted_members]),
     }
+    if config.has_subgrids:
+        coords["subgrid"] = ("member", np.array([m.subgrid for m in sorted_members], dtype=np.int32))
+        coords["run.num_updates"] = ("member", np.array([m.run.num_updates for m in sorted_members], dtype=np.int64))
     for field in config.sweep_axes():
         if field in ("task.name", "rule.name"):
             continue
-        table, key = field.split(".", 1)
-        values = [getattr(m, table)[key] for m in sorted_members]
-        if any(isinstance(v, list) for v in values):
-            values = [",".join(map(str, v)) for v in values]
-        coords[field] = ("member", np.asarray(values))
+        coords[field] = ("member", _coord_values([field_value(m, field) for m in sorted_members]))
     attrs = {
         "config": config.source,
         "run_name": run.name,
@@ -123,6 +143,32 @@ def build_dataset(config, groups, snap_updates: Sequence[int], devices: Sequence
         "stop_window": int(run.stop_window),
     }
     return xr.Dataset(data, coords=coords, attrs=attrs)
+
+
+def _snapshot_update_coord(per_member: Sequence[Sequence[int]]) -> tuple:
+    """``snapshot_update[snapshot]`` if every member shares its snapshot updates, else
+    ``snapshot_update[member, snapshot]`` padded with −1."""
+    if all(list(u) == list(per_member[0]) for u in per_member):
+        return ("snapshot", np.asarray(per_member[0] if per_member else [], dtype=np.int64))
+    table = np.full((len(per_member), max(len(u) for u in per_member)), -1, np.int64)
+    for i, updates in enumerate(per_member):
+        table[i, : len(updates)] = updates
+    return (("member", "snapshot"), table)
+
+
+def _coord_values(values: Sequence) -> np.ndarray:
+    """Per-member coord values; a field a member does not have is NaN (numbers) or ``""``."""
+    from jaxrnn.population.config import MISSING
+
+    present = [v for v in values if v is not MISSING]
+    if any(isinstance(v, list) for v in present):
+        return np.asarray(["" if v is MISSING else ",".join(map(str, v)) if isinstance(v, list) else str(v)
+                           for v in values])
+    if len(present) == len(values):
+        return np.asarray(values)
+    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in present):
+        return np.asarray([np.nan if v is MISSING else float(v) for v in values])
+    return np.asarray(["" if v is MISSING else str(v) for v in values])
 
 
 def save(dataset: xr.Dataset, out: str | Path) -> Path:
