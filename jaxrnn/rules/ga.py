@@ -54,7 +54,7 @@ from jaxrnn._checks import check_range, fail
 from jaxrnn.models.cells import init_params
 from jaxrnn.models.heads import LinearReadout
 from jaxrnn.rules.base import LearningRule
-from jaxrnn.rules.bptt import network_outputs, trainable_mask
+from jaxrnn.rules.bptt import batch_outputs, trainable_mask
 from jaxrnn.rules.registry import register_rule
 
 EVOLVED = ("W_in", "W_rec", "W_out")
@@ -90,7 +90,8 @@ def population_losses(cell, readout, task, population: Any, x0: jax.Array, trial
     """``[P]`` loss of every individual on the same ``trials`` (``[B, T, ·]``) from the same ``x0``."""
 
     def loss(params):
-        outputs = jax.vmap(lambda u: network_outputs(cell, readout, params, x0, u)[0])(trials.inputs)
+        x0s = jnp.broadcast_to(x0, (len(trials.inputs),) + x0.shape)  # trial axis innermost: no [B, T, N] states
+        outputs = batch_outputs(cell, readout, params, x0s, trials.inputs)
         return task.loss(outputs, trials)
 
     return jax.vmap(loss)(population)
@@ -216,7 +217,8 @@ def ga(
         trials = task.validation_trials(key_trials, hp.task, num_validation_trials)
         x0 = initial_state(key_x0, hp)
         params = network(state)
-        outputs = jax.vmap(lambda u: network_outputs(cell, readout, params, x0, u)[0])(trials.inputs)
+        x0s = jnp.broadcast_to(x0, (len(trials.inputs),) + x0.shape)  # trial axis innermost: no [B, T, N] states
+        outputs = batch_outputs(cell, readout, params, x0s, trials.inputs)
         return {"accuracy": jnp.mean(task.accuracy(outputs, trials)), "loss": task.loss(outputs, trials)}
 
     default_hparams = GAHParams(
