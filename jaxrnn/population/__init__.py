@@ -18,11 +18,9 @@ from jaxrnn.population.config import (
     Member,
     ModelConfig,
     RunConfig,
-    from_dict,
-    load_config,
-    packaged_configs,
     snapshot_updates,
 )
+from jaxrnn.population.parse import from_dict, load_config, packaged_configs
 from jaxrnn.population.planner import parse_bytes, plan_group, time_one_chunk
 from jaxrnn.population.progress import Progress
 from jaxrnn.population.builders import build_rule
