@@ -56,7 +56,7 @@ from flax import struct
 from jaxrnn._checks import check_choice, check_range, fail
 from jaxrnn.models.cells import CTRNN, init_params
 from jaxrnn.models.heads import LinearReadout
-from jaxrnn.models.rollout import rollout
+from jaxrnn.models.rollout import rollout_trials
 from jaxrnn.rules.base import LearningRule
 from jaxrnn.rules.registry import register_rule
 
@@ -261,16 +261,15 @@ def full_force(
         new_state = FullForceState(params=params, P=P, driven=state.driven, x_driven=x_driven, step=state.step + 1)
         return new_state, {"loss": task.loss(z[None], trials)}
 
-    def outputs(params, x0, inputs):
-        _, rates = rollout(cell, params["cell"], x0, inputs)
-        y = jax.vmap(lambda h: readout.apply(params["readout"], h))(rates)
+    def outputs(params, x0, inputs):  # x0 [B, N], inputs [B, T, M]; only the read-outs leave the time loop
+        y = rollout_trials(cell, params["cell"], x0, inputs, readout=lambda h: readout.apply(params["readout"], h))
         return y if linear else jnp.tanh(y)
 
     def evaluate(key, state, hp):
         key_trials, key_x0 = jax.random.split(key)
         trials = task.validation_trials(key_trials, hp.task, num_validation_trials)
         x0 = hp.init_state_scale * jax.random.normal(key_x0, (n,), jnp.float32)
-        z = jax.vmap(lambda u: outputs(state.params, x0, u))(trials.inputs)
+        z = outputs(state.params, jnp.broadcast_to(x0, (num_validation_trials, n)), trials.inputs)
         return {"accuracy": jnp.mean(task.accuracy(z, trials)), "loss": task.loss(z, trials)}
 
     default_hparams = FullForceHParams(
