@@ -23,7 +23,9 @@ Per member (variables of the returned ``xarray.Dataset``; ``member`` as the inpu
 - **Fixed points** (SPECS §3.7) at McMahan's "small" probes (:func:`probe_inputs`, ``Q``
   probes ordered by ``|input|``), ``num_starts`` starts each: visited states of the SVCCA
   trajectories plus ``N(0, start_noise²)`` (``starts="visited"``) or McMahan's ``U(−5, 5)^N``
-  (``"uniform"``); LM, ``q < 1e-8``. Stored compacted to ``max_fps`` per probe:
+  (``"uniform"``); LM, ``q < 1e-8`` (a batch's members × probes × starts in one work queue,
+  closed-form normal equations via :meth:`CTRNNStep.rate_map`, eigenvalues of the distinct
+  points only). Stored compacted to ``max_fps`` per probe:
   ``fp_x[member, probe, fp, neuron]``, ``fp_valid``, ``fp_stable``, ``fp_num_unstable``,
   ``fp_max_abs_eig``, ``fp_q``; ``fp_count[member, probe]`` (all distinct FPs),
   ``probe_value[member, probe]`` (signed input: RDM channel 0, N-CDI the cued channel),
@@ -62,12 +64,13 @@ import xarray as xr
 
 from jaxrnn._checks import check_choice, check_range, fail
 from jaxrnn.analysis.embedding import mds, silhouette
-from jaxrnn.analysis.fixed_points import find_fixed_points, probe_inputs
+from jaxrnn.analysis.fixed_point_solvers import RateMap
+from jaxrnn.analysis.fixed_points import find_fixed_points_population, probe_inputs
 from jaxrnn.analysis.probes import integration_probe_population, pulse_inputs
 from jaxrnn.analysis.population_svcca import svcca_distances
 from jaxrnn.analysis.topology import index_profile_population, topology_distances, topology_signature_population
 from jaxrnn.models.cells import ACTIVATIONS
-from jaxrnn.rules.hebbian import clamp_bias_units
+from jaxrnn.rules.hebbian import BIAS_UNITS, BIAS_VALUES, clamp_bias_units
 
 RULE_MODEL = {"bptt": ("shifted_tanh", "state"), "ga": ("shifted_tanh", "state"),
               "hebbian": ("tanh", "rate"), "full_force": ("tanh", "rate")}
@@ -94,6 +97,7 @@ class CTRNNStep:
     """``step(params, x, u)``: ``x ← (1 − α) x + α (W_rec f(x) + W_in u + b)`` (+ Hebbian clamp).
 
     A frozen dataclass, so equal structures hash equal and jit reuses its compilation.
+    :meth:`rate_map` is the fixed-point finder's structure hook (closed-form LM normal equations).
     """
 
     activation: str = "shifted_tanh"
@@ -104,6 +108,17 @@ class CTRNNStep:
         drive = params["W_rec"] @ ACTIVATIONS[self.activation](x) + params["W_in"] @ u + params["b"]
         x = (1.0 - self.alpha) * x + self.alpha * drive
         return clamp_bias_units(x) if self.clamp else x
+
+    def rate_map(self, params: dict, u: jax.Array) -> RateMap:
+        """This map as ``(1 − α) x + α (W f(x) + c)``, ``c = W_in u + b``; a clamped unit has ``α_i = 1``,
+        ``W_i· = 0``, ``c_i`` = its clamp value."""
+        W, c = params["W_rec"], params["W_in"] @ u + params["b"]
+        alpha = jnp.full(c.shape, self.alpha, c.dtype)
+        if self.clamp:
+            units = jnp.array(BIAS_UNITS)
+            W, alpha = W.at[units].set(0.0), alpha.at[units].set(1.0)
+            c = c.at[units].set(jnp.array(BIAS_VALUES, c.dtype))
+        return RateMap(W, c, alpha, ACTIVATIONS[self.activation])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -230,10 +245,12 @@ def _activity(step, params, inputs):
 
 @functools.partial(jax.jit, static_argnames=("step", "options"))
 def _fixed_points(step, params, x0, probes, options):
-    def one(p, starts, u):
-        return find_fixed_points(functools.partial(step, p), starts, u, **dict(options))
-
-    return jax.vmap(jax.vmap(one, in_axes=(None, None, 0)), in_axes=(0, 0, None))(params, x0, probes)
+    """``FixedPoints[P, Q, K]`` of ``P`` members at ``Q`` probes: one work queue of ``P·Q·K`` starts."""
+    P, Q = x0.shape[0], probes.shape[0]
+    repeat = lambda a: jnp.repeat(a, Q, axis=0)  # noqa: E731  (member-major, probe-minor)
+    fps = find_fixed_points_population(step, jax.tree.map(repeat, params), repeat(x0), jnp.tile(probes, (P, 1)),
+                                       **dict(options))
+    return jax.tree.map(lambda a: a.reshape((P, Q) + a.shape[1:]), fps)
 
 
 @functools.partial(jax.jit, static_argnames=("max_fps",))
@@ -275,7 +292,7 @@ def _embed(D: np.ndarray, labels: np.ndarray, mds_dims: int) -> tuple[np.ndarray
 
 def analyze(dataset: xr.Dataset | str | Path, *, snapshot: int = -1, num_starts: int = 100, probe: str = "small",
             starts: str = "visited", start_noise: float = 0.2, num_steps: int = 750, time_stride: int = 1,
-            pulse: int | None = None, max_fps: int = 16, member_batch: int = 8, tol: float = 1e-8,
+            pulse: int | None = None, max_fps: int = 16, member_batch: int = 32, tol: float = 1e-8,
             max_iters: int = 100, seed: int = 0) -> xr.Dataset:
     """Fixed points, SVCCA, topology, embeddings and integration probes of every member.
 
@@ -290,10 +307,11 @@ def analyze(dataset: xr.Dataset | str | Path, *, snapshot: int = -1, num_starts:
       time_stride: keep every ``time_stride``-th step of the SVCCA activity.
       pulse: pulse length of the integration probe (default ``num_steps // 5``).
       max_fps: fixed points stored per probe (all are used for the topology).
-      member_batch: members per compiled fixed-point call (memory ~ batch·Q·starts·N²).
+      member_batch: members per fixed-point work queue (``batch·Q·starts`` searches; memory
+        ~ lanes·N² + batch·Q·starts·N; larger batches waste less in the queue's final drain).
       tol: ``q`` tolerance of a fixed point.
-      max_iters: Levenberg–Marquardt iterations per start (most converge in < 40; the batch
-        runs until every start is done or this budget is spent).
+      max_iters: Levenberg–Marquardt iterations per start (most converge in < 40; each start
+        runs until it is done or this budget is spent, then its lane takes the next start).
       seed: seed of the starts (member ``m`` uses ``fold_in(key, m)``).
 
     Returns:
@@ -333,7 +351,7 @@ def analyze(dataset: xr.Dataset | str | Path, *, snapshot: int = -1, num_starts:
     scalars["integration_class"] = np.full(K, -1, np.int32)
     activity = {}
     key = jax.random.key(seed)
-    options = tuple(sorted(dict(method="lm", tol=float(tol), max_iters=int(max_iters)).items()))
+    options = tuple(sorted(dict(method="lm", tol=float(tol), max_iters=int(max_iters), eigvals_of="valid").items()))
     for spec, members in groups.items():
         members = np.asarray(members)
         task, _ = jaxrnn.make(spec.task)
