@@ -65,6 +65,12 @@ Usage (the authors' nonlinear run; shared pieces live in :mod:`jaxrnn.rules.cont
     p = rule.network(state)                      # {"cell": {"params": {W_in, W_rec}}, "readout": ...}
     P = joint_matrix(A, B, C, W_in, W_rec, W_out)   # jaxrnn.analysis: linearisation at h = 0
 
+Speed. A ``CTRNN`` controller with the default ``ControllerReadout`` on the integrator takes
+:mod:`jaxrnn.rules.integrator_loop`: trials innermost, a hand-written backward pass, no noise
+drawn when every member's ``noise_std`` is 0, and population members run in cache-sized groups
+under ``vmap`` — the numbers of the general path (any other cell, read-out or plant) up to
+float32 rounding.
+
 Configuration tiers:
   static (factory arguments): cell, plant, batch, num_steps, optimizer, trainable, readout,
     num_test.
@@ -83,17 +89,23 @@ from flax import struct
 
 from jaxrnn._checks import check_range
 from jaxrnn.rules.base import LearningRule
+from jaxrnn.rules.bptt import trainable_mask
 from jaxrnn.rules.controller import (
+    Episodes,
+    Setup,
+    apply_gradients,
     check_common,
     closed_loop_cost,
     default_gain,
     evaluator,
-    gradient_step,
+    has_fast_loop,
     init_controller,
     is_tracking,
+    masked_value_and_grad,
     sample_episodes,
     setup,
 )
+from jaxrnn.rules.integrator_loop import integrator_ctrnn_value_and_grad
 from jaxrnn.rules.registry import register_rule
 
 
@@ -128,6 +140,24 @@ class ClosedLoopState:
 
 
 # ----------------------------------------------------------------------------- the rule
+
+
+def closed_loop_value_and_grad(cell, readout, plant, structure: Setup, params, episodes: Episodes, task_params,
+                               reg_u):
+    """``((L, state part of L), ∂L/∂params)`` on ``episodes``, zeros for frozen leaves.
+
+    A ``CTRNN`` with a ``ControllerReadout`` on the integrator takes
+    :func:`~jaxrnn.rules.integrator_loop.integrator_ctrnn_value_and_grad` (hand-written
+    backward pass; population groups under ``vmap``; no noise drawn when ``noise_std = 0``),
+    anything else autodiff of :func:`~jaxrnn.rules.controller.closed_loop_cost`.
+    """
+    if has_fast_loop(cell, readout, plant):
+        return integrator_ctrnn_value_and_grad(cell, plant, params, episodes.x0, episodes.noise_keys, task_params,
+                                               reg_u, structure.num_steps,
+                                               trainable_mask(params, structure.trainable))
+    objective = lambda p: closed_loop_cost(  # noqa: E731
+        cell, readout, plant, p, episodes, task_params, reg_u, structure.num_steps)
+    return masked_value_and_grad(structure, params, objective)
 
 
 def closed_loop(
@@ -166,10 +196,9 @@ def closed_loop(
 
     def update(key, state, hp):
         episodes = sample_episodes(key, plant, hp.task, batch)
-        objective = lambda p: closed_loop_cost(  # noqa: E731
-            cell, readout, plant, p, episodes, hp.task, hp.reg_u, num_steps)
-        params, opt_state, loss, state_cost, norm = gradient_step(structure, state.params, state.opt_state,
-                                                                  objective, hp)
+        (loss, state_cost), grads = closed_loop_value_and_grad(cell, readout, plant, structure, state.params,
+                                                               episodes, hp.task, hp.reg_u)
+        params, opt_state, norm = apply_gradients(structure, state.params, state.opt_state, grads, hp)
         new_state = ClosedLoopState(params=params, opt_state=opt_state, step=state.step + 1)
         return new_state, {"loss": loss, "state_cost": state_cost, "grad_norm": norm}
 

@@ -22,8 +22,9 @@ import optax
 from flax import linen as nn
 
 from jaxrnn._checks import check_choice, check_range, fail
-from jaxrnn.models.cells import LowRankRNN, init_params
+from jaxrnn.models.cells import CTRNN, LowRankRNN, init_params
 from jaxrnn.rules.bptt import clip_by_global_norm, trainable_mask
+from jaxrnn.rules.integrator_loop import integrator_ctrnn_cost, process_noise
 from jaxrnn.tasks import integrator, tracking
 
 OPTIMIZERS = ("sgd", "adam")
@@ -246,8 +247,21 @@ def resolve_trainable(trainable, names: list[str], default) -> tuple[str, ...] |
 # ----------------------------------------------------------------------------- costs
 
 
+def has_fast_loop(cell, readout, plant) -> bool:
+    """Whether :func:`closed_loop_cost` runs :mod:`~jaxrnn.rules.integrator_loop`: a ``CTRNN``
+    controller with a :class:`ControllerReadout` on the integrator."""
+    return type(cell) is CTRNN and type(readout) is ControllerReadout and not is_tracking(plant)
+
+
 def closed_loop_cost(cell, readout, plant, params, episodes: Episodes, task_params, reg_u, num_steps: int):
-    """``(L, state part of L)`` of the closed loop (module docstring) on ``episodes``."""
+    """``(L, state part of L)`` of the closed loop (module docstring) on ``episodes``.
+
+    A ``CTRNN`` with a :class:`ControllerReadout` on the integrator takes the fast path of
+    :mod:`~jaxrnn.rules.integrator_loop` (same numbers up to float32 rounding).
+    """
+    if has_fast_loop(cell, readout, plant):
+        noise = process_noise(episodes.noise_keys, task_params, num_steps, plant.order)
+        return integrator_ctrnn_cost(cell, plant, params, episodes.x0, noise, task_params, reg_u, num_steps)
     input_size, _ = controller_sizes(plant)
 
     def policy(h, y):
@@ -307,17 +321,33 @@ def setup(cell, plant, *, batch, num_steps, optimizer, trainable, readout, num_t
                  resolve_trainable(trainable, names, default), make_optimizer(optimizer))
 
 
-def gradient_step(structure: Setup, params, opt_state, objective, hp):
-    """One masked, clipped step ``p ← p − lr·direction`` on ``objective(params) -> (loss, aux)``.
-
-    Returns ``(params, opt_state, loss, aux, grad_norm)``; ``grad_norm`` is before clipping.
-    """
+def masked_value_and_grad(structure: Setup, params, objective):
+    """``((loss, aux), grads)`` of ``objective(params) -> (loss, aux)`` for the trainable leaves
+    (exact zeros elsewhere, never computed)."""
     mask = trainable_mask(params, structure.trainable)
     (loss, aux), grads = jax.value_and_grad(lambda p: objective(freeze(p, mask)), has_aux=True)(params)
-    grads = jax.tree.map(lambda g, m: g if m else jnp.zeros_like(g), grads, mask)
+    return (loss, aux), jax.tree.map(lambda g, m: g if m else jnp.zeros_like(g), grads, mask)
+
+
+def apply_gradients(structure: Setup, params, opt_state, grads, hp):
+    """One clipped step ``p ← p − lr·direction`` on the trainable leaves.
+
+    Returns ``(params, opt_state, grad_norm)``; ``grad_norm`` is before clipping.
+    """
+    mask = trainable_mask(params, structure.trainable)
     norm = optax.tree.norm(grads)
     direction, opt_state = structure.optimizer.update(clip_by_global_norm(grads, hp.max_grad_norm), opt_state, params)
     params = jax.tree.map(lambda p, d, m: p - hp.learning_rate * d if m else p, params, direction, mask)
+    return params, opt_state, norm
+
+
+def gradient_step(structure: Setup, params, opt_state, objective, hp):
+    """One masked, clipped step on ``objective(params) -> (loss, aux)``.
+
+    Returns ``(params, opt_state, loss, aux, grad_norm)``; ``grad_norm`` is before clipping.
+    """
+    (loss, aux), grads = masked_value_and_grad(structure, params, objective)
+    params, opt_state, norm = apply_gradients(structure, params, opt_state, grads, hp)
     return params, opt_state, loss, aux, norm
 
 
