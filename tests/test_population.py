@@ -73,6 +73,21 @@ def test_diverging_member_is_flagged_frozen_and_isolated():
     assert np.all(np.isfinite(mixed["params.cell.W_rec"].values[2:]))
 
 
+def test_member_blocks_equal_one_vmap_and_keep_divergence_isolated(monkeypatch):
+    """On one CPU device members run in blocks (lax.map over vmapped blocks); numbers must not move."""
+    from jaxrnn.population import runner
+
+    config = _config({"learning_rate": [1e-3, 1e30]}, seeds=(0, 1, 2, 3))  # 8 members, 4 diverge
+    monkeypatch.setattr(runner, "CPU_MEMBER_BLOCK", None)
+    whole = population.run(config, quiet=True)
+    monkeypatch.setattr(runner, "CPU_MEMBER_BLOCK", 3)  # blocks 3 + 3 + remainder 2
+    blocked = population.run(config, quiet=True)
+    np.testing.assert_array_equal(blocked.diverged.values, whole.diverged.values)
+    assert blocked.diverged.values.tolist() == [False] * 4 + [True] * 4
+    for name in ("loss", "val_accuracy", "params.cell.W_rec"):
+        np.testing.assert_allclose(blocked[name].values, whole[name].values, rtol=2e-5, atol=1e-6)
+
+
 def test_converged_members_are_frozen_by_masking():
     ds = population.run(_config({"learning_rate": 1e-3}, run={"stop_threshold": 0.0, "stop_window": 2}), quiet=True)
     # criterion met at the second validation (update 6): later updates are masked
