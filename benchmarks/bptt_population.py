@@ -6,8 +6,9 @@ loss on the first and last outputs, only W_rec trained, Adam (lr 5e-4).
 
 - JAX: the library's own rule, ``jaxrnn.rules.bptt(jaxrnn.models.CTRNN(50), task,
   batch=500)`` with its defaults, run the way the population runner runs it:
-  ``jax.vmap(rule.update, in_axes=(0, 0, 0))`` over stacked states / keys / hyper-parameters,
-  inside a ``jax.lax.scan`` over ``--updates`` updates, all under one ``jax.jit`` (states
+  ``jaxrnn.population.runner.member_map(rule.update, default_member_block())`` over stacked
+  states / keys / hyper-parameters (on one CPU device: ``lax.map`` over blocks of 16 vmapped
+  members; elsewhere one ``jax.vmap``), inside a ``jax.lax.scan`` over ``--updates`` updates, all under one ``jax.jit`` (states
   donated). A "network-update" is one update of one member.
 - PyTorch: ``benchmarks/torch_reference.py`` trains ONE network at a time with a Python
   loop over time, as the study's own trainer does.
@@ -97,10 +98,14 @@ def jax_worker(population: int, batch: int, steps: int, updates: int, repeats: i
     init_keys, train_keys = jax.vmap(lambda k: jax.random.split(k))(jax.random.split(jax.random.PRNGKey(0), population)).swapaxes(0, 1)
     states = jax.jit(jax.vmap(rule.init))(init_keys, hparams)
 
+    from jaxrnn.population.runner import default_member_block, member_map
+
+    update = member_map(rule.update, default_member_block())  # what the population runner runs
+
     def run(states, train_keys, hparams, first_update):
         def one_update(states, u):
             keys = jax.vmap(jax.random.fold_in, in_axes=(0, None))(train_keys, u)
-            states, metrics = jax.vmap(rule.update, in_axes=(0, 0, 0))(keys, states, hparams)
+            states, metrics = update(keys, states, hparams)
             return states, metrics["loss"]
 
         return jax.lax.scan(one_update, states, first_update + jnp.arange(updates))
@@ -127,6 +132,7 @@ def jax_worker(population: int, batch: int, steps: int, updates: int, repeats: i
         raise RuntimeError(f"non-finite loss: {losses}")
     out = {
         "population": population,
+        "member_block": default_member_block(),
         "compile_s": compile_s,
         "first_call_s": first_call_s,
         "xla_temp_bytes": int(memory.temp_size_in_bytes) if memory is not None else None,
