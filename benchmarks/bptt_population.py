@@ -311,6 +311,7 @@ def main(argv: list[str] | None = None) -> dict:
             _print_run(run)
     _add_speedups(results["runs"])
     results["rows"] = _rows(results["runs"], args.allocators[0])
+    results["targets"] = _targets(results["runs"])
     results["total_wall_s"] = time.perf_counter() - started
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
@@ -358,6 +359,18 @@ def _rows(runs: list[dict], main_allocator: str) -> list[dict]:
         }
         rows.append(row)
     return rows
+
+
+def _targets(runs: list[dict]) -> dict:
+    """Issue #2's CPU target: ≥ 3× the PyTorch loop per network-update at P = 64, peak < 8 GiB."""
+    at_64 = [r for r in runs if r["backend"] == "jax" and r.get("population") == 64]
+    best = max(at_64, key=lambda r: r.get("speedup_vs_torch_best", 0.0), default=None)
+    if best is None:
+        return {"speedup_at_64_min": 3.0, "peak_gib_max": 8.0, "met": None}
+    speedup, peak = best.get("speedup_vs_torch_best"), best["peak_rss_gib"]
+    return {"speedup_at_64_min": 3.0, "peak_gib_max": 8.0, "measured_speedup_at_64": round(speedup, 2),
+            "allocator": best["allocator"], "measured_peak_gib_at_64": round(peak, 2),
+            "met": bool(speedup >= 3.0 and peak < 8.0)}
 
 
 def _print_run(run: dict) -> None:
