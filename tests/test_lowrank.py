@@ -243,3 +243,22 @@ def test_reduced_system_spectrum_is_the_nonzero_spectrum_of_the_joint_matrix(par
     # the raw params are the right factors only in the authors' parametrisation
     raw = np.asarray(np.linalg.eigvals(np.asarray(cl.reduced_system(*cl.overlaps(m, z, U, V)))))
     assert np.allclose(np.sort_complex(raw), np.sort_complex(reduced)) == (parametrization == "ger_barak")
+
+
+def test_rank_one_model_freezes_its_input_vector_by_default():
+    """Ger & Barak's rank-1 model trains u, v and z; m stays frozen unless ``trainable`` says otherwise."""
+    plant, task_params = jaxrnn.make("double-integrator", max_steps_in_episode=6)
+    cell = LowRankRNN(6, rank=1, parametrization="ger_barak", use_bias=False)
+    default = closed_loop(cell, plant, batch=4, num_steps=6)
+    explicit = closed_loop(cell, plant, batch=4, num_steps=6, trainable=("U", "V", "W_out"))
+    hp = default.default_hparams.replace(task=task_params)
+    state = jax.jit(default.init)(jax.random.PRNGKey(0), hp)
+    a, _ = jax.jit(default.update)(jax.random.PRNGKey(1), state, hp)
+    b, _ = jax.jit(explicit.update)(jax.random.PRNGKey(1), state, hp)
+    jax.tree.map(np.testing.assert_array_equal, a.params, b.params)
+    np.testing.assert_array_equal(a.params["cell"]["params"]["W_in"], state.params["cell"]["params"]["W_in"])
+    assert not np.array_equal(a.params["cell"]["params"]["U"], state.params["cell"]["params"]["U"])
+    normalized = closed_loop(LowRankRNN(6, rank=1, use_bias=False), plant, batch=4, num_steps=6)
+    s = jax.jit(normalized.init)(jax.random.PRNGKey(0), hp)
+    n, _ = jax.jit(normalized.update)(jax.random.PRNGKey(1), s, hp)
+    assert not np.array_equal(n.params["cell"]["params"]["W_in"], s.params["cell"]["params"]["W_in"])  # all learn

@@ -181,7 +181,8 @@ def closed_loop(
       num_steps: scan length S ≥ every member's T (default: the plant's episode length).
       optimizer: ``"sgd"`` (double integrator) or ``"adam"`` (tracking).
       trainable: parameter names that learn; ``None``: all (integrator) or all but ``W_in``
-        (tracking, as the authors' closed loop).
+        (tracking, as the authors' closed loop, and the rank-1 ``LowRankRNN(parametrization=
+        "ger_barak")`` on any plant: its input vector ``m`` is frozen).
       readout: the ``W_out`` head; default :func:`~jaxrnn.rules.controller.default_readout`.
       num_test: initial states of ``evaluate`` (10).
     """

@@ -316,7 +316,11 @@ def setup(cell, plant, *, batch, num_steps, optimizer, trainable, readout, num_t
     input_size, control_size = controller_sizes(plant)
     readout = readout if readout is not None else default_readout(cell, control_size)
     names = param_names(cell, readout, input_size)
-    default = tuple(n for n in names if n != "W_in") if freeze_tracking_input and is_tracking(plant) else None
+    # Frozen input vector by default: the authors' closed loop on tracking, and Ger & Barak's
+    # rank-1 model (W = u vᵀ, input vector m frozen) under either rule.
+    rank_one = isinstance(cell, LowRankRNN) and cell.parametrization == "ger_barak"
+    freeze_input = rank_one or (freeze_tracking_input and is_tracking(plant))
+    default = tuple(n for n in names if n != "W_in") if freeze_input else None
     return Setup(resolve_num_steps(plant, num_steps), input_size, readout,
                  resolve_trainable(trainable, names, default), make_optimizer(optimizer))
 

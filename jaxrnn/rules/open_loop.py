@@ -244,7 +244,8 @@ def open_loop(
       teacher: instead, a results-store path (run directory); the bank is every member's
         params at snapshot index ``teacher_snapshot`` (−1: the last, the final network).
       white_noise: white-noise inputs (True) or the teacher-driven plant (False).
-      trainable: parameter names that learn; ``None``: all.
+      trainable: parameter names that learn; ``None``: all (all but ``W_in`` — the frozen input
+        vector ``m`` — for the rank-1 ``LowRankRNN(parametrization="ger_barak")``).
     """
     structure = setup(cell, plant, batch=batch, num_steps=num_steps, optimizer=optimizer, trainable=trainable,
                       readout=readout, num_test=num_test, freeze_tracking_input=False)
