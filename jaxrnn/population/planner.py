@@ -74,7 +74,13 @@ class Plan:
 
 
 def bytes_per_member(members: Sequence[Member], run: RunConfig, rule_overrides: dict | None = None) -> int:
-    """XLA's memory estimate of the compiled chunk for one member of this group."""
+    """XLA's memory estimate of the compiled chunk for one member of this group.
+
+    The planner multiplies it by the slice size. Where members run in blocks
+    (:func:`~jaxrnn.population.runner.default_member_block`: one CPU device), temporaries are
+    live for one block at a time, so the product is an upper bound and a slice may be smaller
+    than it needs to be — never larger than the budget allows.
+    """
     rule, hparams, init_keys, train_keys = prepare(members[:1], rule_overrides)
     _, num_slots, _ = chunk_plan(run)
     chunk = make_chunk(rule, run, num_slots)
