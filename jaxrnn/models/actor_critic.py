@@ -17,6 +17,12 @@ VanillaRNN: PyTorch ``nn.RNN``-like normal weights, recurrent gain ``g``). The t
 have two hidden layers; ``num_layers`` (default 1, as in the study brief) sets how many.
 Weights follow the package's column convention (``W[out, in]``, ``y = W x + b``).
 
+Re-running stored segments (:meth:`ActorCritic.sequences`, PPO's minibatch steps) keeps only the
+cell inside the time loop and applies the heads to all outputs at once; for a ``VanillaRNN`` the
+cell runs as :func:`~jaxrnn.models.vanilla_sequence.vanilla_sequences` (input drive outside the
+loop, hand-written gradient with one matmul per step), other cells as ``jax.vmap`` of
+:meth:`ActorCritic.sequence`.
+
 :func:`gaussian_log_prob` and :func:`gaussian_entropy` are the policy's log-density and entropy.
 
 Configuration tiers: every attribute of :class:`ActorCritic` and the heads is static; the gain
@@ -34,7 +40,8 @@ import jax.numpy as jnp
 from flax import linen as nn
 
 from jaxrnn._checks import check_range
-from jaxrnn.models.cells import init_params
+from jaxrnn.models.cells import VanillaRNN, init_params
+from jaxrnn.models.vanilla_sequence import vanilla_sequences
 
 SQRT2 = math.sqrt(2.0)
 LOG_2PI = math.log(2.0 * math.pi)
@@ -201,6 +208,25 @@ class ActorCritic:
 
         # only the cell is inside the time loop; the heads see all T outputs at once
         _, ys = jax.lax.scan(body, carry0, (obs, resets))
-        means, log_std = jax.vmap(self.policy.apply, in_axes=(None, 0))(params["actor"], ys)
-        values = jax.vmap(self.critic.apply, in_axes=(None, 0))(params["critic"], ys)
+        return self.heads(params, ys)
+
+    def sequences(self, params: Any, carry0: Any, obs: jax.Array, resets: jax.Array, *, fast: bool = True):
+        """:meth:`sequence` of ``B`` environments at once (``carry0[B, N]``, ``obs[B, T, M]``,
+        ``resets[B, T]``); returns ``(mean[B, T, A], log_std[A], values[B, T])``.
+
+        For a :class:`~jaxrnn.models.VanillaRNN` (and ``fast=True``) the cell runs as
+        :func:`~jaxrnn.models.vanilla_sequence.vanilla_sequences` — the same numbers up to float32
+        rounding, with the input drive outside the time loop and a hand-written gradient; other
+        cells (or ``fast=False``) ``jax.vmap`` :meth:`sequence`.
+        """
+        if fast and type(self.cell) is VanillaRNN:
+            return self.heads(params, vanilla_sequences(self.cell, params["cell"], carry0, obs, resets))
+        means, log_std, values = jax.vmap(self.sequence, in_axes=(None, 0, 0, 0))(params, carry0, obs, resets)
         return means, log_std[0], values
+
+    def heads(self, params: Any, ys: jax.Array):
+        """Policy and value of cell outputs ``ys[..., N]``: ``(mean[..., A], log_std[A], values[...])``."""
+        flat = ys.reshape((-1, ys.shape[-1]))
+        means, log_std = jax.vmap(self.policy.apply, in_axes=(None, 0))(params["actor"], flat)
+        values = jax.vmap(self.critic.apply, in_axes=(None, 0))(params["critic"], flat)
+        return means.reshape(ys.shape[:-1] + means.shape[-1:]), log_std[0], values.reshape(ys.shape[:-1])
