@@ -175,12 +175,18 @@ class ActorCritic:
         Returns:
           ``(carry, (mean[A], log_std[A], value[], y[N]))``.
         """
+        carry, (mean, log_std, y) = self.policy_step(params, carry, obs, reset)
+        value = self.critic.apply(params["critic"], y)
+        return carry, (mean, log_std, value, y)
+
+    def policy_step(self, params: Any, carry: Any, obs: jax.Array, reset: jax.Array):
+        """:meth:`step` without the value head: ``(carry, (mean[A], log_std[A], y[N]))`` — all that
+        sampling an action needs (PPO's rollout applies the critic after its time loop)."""
         zero = self.initial_carry()
         carry = jax.tree.map(lambda c, z: jnp.where(reset, z, c), carry, zero)
         carry, y = self.cell.apply(params["cell"], carry, obs)
         mean, log_std = self.policy.apply(params["actor"], y)
-        value = self.critic.apply(params["critic"], y)
-        return carry, (mean, log_std, value, y)
+        return carry, (mean, log_std, y)
 
     def value_after(self, params: Any, carry: Any, obs: jax.Array) -> jax.Array:
         """``V`` after feeding ``obs`` to the network in state ``carry`` (no reset)."""

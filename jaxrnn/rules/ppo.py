@@ -14,6 +14,11 @@ One update (``num_envs × num_steps`` environment steps, 8 × 128 = 1,024 by def
    action space bounds) but the stored action and its log-probability are those of the
    *unclipped* sample ``a`` (as the template, whose environment clips). gymnax auto-resets an
    environment when its episode ends; the recurrent state is zeroed before the next observation.
+   Only the cell, the policy head and the environment run inside the time loop: the Gaussian
+   noise of all ``T × E`` actions and the environments' keys are drawn in one call each before
+   it (one big draw instead of ``T·E`` tiny ones), and the critic — ``V(s_t)`` from the stored
+   outputs and the bootstrap ``V(s'_t)`` from the stored carries and final observations — and
+   the log-probabilities are computed after it over all steps at once.
 2. **GAE** (:func:`gae`) on rewards scaled by ``reward_scale``, per environment::
 
        δ_t = r_t + γ (1 − term_t) V(s'_t) − V(s_t)
@@ -284,38 +289,48 @@ def ppo(
             step=jnp.zeros((), jnp.int32),
         )
 
-    def act(key, params, hp, env_state, obs, carry, done):
-        """One stochastic step of one environment."""
-        key_action, key_env = jax.random.split(key)
-        carry, (mean, log_std, value, _) = net.step(params, carry, obs, done)
-        action = mean + jnp.exp(log_std) * jax.random.normal(key_action, mean.shape, jnp.float32)
+    def act(key, noise, params, hp, env_state, obs, carry, done):
+        """One stochastic step of one environment, given its action noise ``noise[A] ~ N(0, 1)``."""
+        carry, (mean, log_std, y) = net.policy_step(params, carry, obs, done)
+        action = mean + jnp.exp(log_std) * noise
         space = env.action_space(hp.task)
         next_obs, env_state, reward, terminated, truncated, info = env.step(
-            key_env, env_state, jnp.clip(action, space.low, space.high), hp.task)
+            key, env_state, jnp.clip(action, space.low, space.high), hp.task)
         next_done = jnp.logical_or(terminated, truncated)
-        next_value = net.value_after(params, carry, info["final_observation"])
         transition = {
-            "obs": obs, "resets": done, "actions": action, "log_probs": gaussian_log_prob(mean, log_std, action),
-            "values": value, "next_values": next_value, "rewards": reward.astype(jnp.float32),
+            "obs": obs, "resets": done, "actions": action, "means": mean, "log_std": log_std, "outputs": y,
+            "carries": carry, "final_obs": info["final_observation"], "rewards": reward.astype(jnp.float32),
             "terminals": terminated if bootstrap_truncation else next_done, "dones": next_done,
         }
         return (env_state, next_obs, carry, next_done), transition
 
     def collect(key, state, hp):
-        """``num_steps`` steps of every environment; transitions ``[E, T]``."""
+        """``num_steps`` steps of every environment; transitions ``[E, T]``.
 
-        def body(carry, key_t):
+        The action noise and the environments' keys are drawn for all steps before the loop, and
+        the critic (``V(y_t)`` and the bootstrap ``V(s'_t)``) runs after it over all stored steps.
+        """
+        key_noise, key_env = jax.random.split(key)
+        noise = jax.random.normal(key_noise, (num_steps, num_envs, num_actions), jnp.float32)
+        env_keys = jax.random.split(key_env, (num_steps, num_envs))
+
+        def body(carry, xs):
             env_state, obs, rnn, done, ret = carry
-            keys = jax.random.split(key_t, num_envs)
-            (env_state, obs, rnn, next_done), tr = jax.vmap(act, in_axes=(0, None, None, 0, 0, 0, 0))(
-                keys, state.params, hp, env_state, obs, rnn, done)
+            (env_state, obs, rnn, next_done), tr = jax.vmap(act, in_axes=(0, 0, None, None, 0, 0, 0, 0))(
+                *xs, state.params, hp, env_state, obs, rnn, done)
             ret = ret + tr["rewards"]
             tr["ended_return"] = jnp.where(next_done, ret, 0.0)
             return (env_state, obs, rnn, next_done, jnp.where(next_done, 0.0, ret)), tr
 
         start = (state.env_state, state.obs, state.carry, state.done, state.episode_return)
-        end, traj = jax.lax.scan(body, start, jax.random.split(key, num_steps))
-        return end, jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), traj)
+        end, traj = jax.lax.scan(body, start, (env_keys, noise))
+        traj = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), traj)
+        critic = jax.vmap(jax.vmap(net.critic.apply, in_axes=(None, 0)), in_axes=(None, 0))
+        value_after = jax.vmap(jax.vmap(net.value_after, in_axes=(None, 0, 0)), in_axes=(None, 0, 0))
+        traj["values"] = critic(state.params["critic"], traj.pop("outputs"))
+        traj["next_values"] = value_after(state.params, traj.pop("carries"), traj.pop("final_obs"))
+        traj["log_probs"] = gaussian_log_prob(traj.pop("means"), traj.pop("log_std"), traj["actions"])
+        return end, traj
 
     def minibatch_step(carry, segment, hp):
         params, opt_state = carry
