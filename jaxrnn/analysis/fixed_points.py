@@ -39,7 +39,8 @@ et al. 2021 ``FP_Analysis.py``, SPECS §3.7):
   perturbation test (25 kicks of size 1e-4, 100 steps) is not reproduced: for a hyperbolic
   fixed point it agrees with the spectral criterion.
 - **Dtype.** Everything runs in ``x0``'s float dtype (float64 when ``jax_enable_x64`` is on
-  and ``x0`` is float64 — needed for ``tol = 1e-8`` on large networks).
+  and ``x0`` is float64 — needed for ``tol = 1e-8`` on large networks), with matrix products
+  at full precision on every backend (no TF32 on GPUs: :mod:`jaxrnn.analysis.precision`).
 
 Configuration tiers: ``method``, ``max_iters``, ``lanes`` and every float option are static
 Python values; ``x0`` and ``u`` are arrays (may be traced). The finder is compiled once per
@@ -67,6 +68,7 @@ from jaxrnn.analysis import fixed_point_solvers as solvers
 from jaxrnn.analysis.fixed_point_inputs import probe_inputs, sample_states  # re-exported
 from jaxrnn.analysis.fixed_point_solvers import RateMap  # re-exported: the structure hook's return type
 from jaxrnn.analysis.linearize import spectrum
+from jaxrnn.analysis.precision import full_precision
 
 __all__ = ["FixedPoints", "RateMap", "find_fixed_points", "find_fixed_points_population", "probe_inputs", "sample_states",
            "speed"]
@@ -317,6 +319,7 @@ def _find_cached(step, params, x0, u, **options):
     return _find_jit(step, params, x0, u, **options)
 
 
+@full_precision
 def _find(step, params, x0, u, *, population, method, tol, max_iters, learning_rate, decay, stop_tol, unique_tol,
           outlier_scale, xtol, lanes, use_rate_map, eigvals_of):
     """The finder on groups ``x0[G, K, N]``: a population's members, or one network (``G = 1``)."""

@@ -16,7 +16,8 @@ ridge of ``cca_core`` (McMahan et al. 2021, ``svcca_analysis.py``; SPECS §3.9).
 ``pairwise("svcca", Xs)`` to float32 rounding (tests/test_topology_probes.py); cost
 ``K`` SVDs + ``S·(K k_max)²`` for the Gram + ``K²/2`` SVDs of ``k_max × k_max`` blocks, where
 ``k_max`` is the largest kept rank (small: 95 % variance of decision-task activity is a few
-dimensions), instead of ``K²/2 · 3 S N²``.
+dimensions), instead of ``K²/2 · 3 S N²``. Products run at full float32 precision on every
+backend (:mod:`jaxrnn.analysis.precision`).
 """
 
 from __future__ import annotations
@@ -28,10 +29,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxrnn._checks import check_range, fail
+from jaxrnn.analysis.precision import full_precision
 from jaxrnn.analysis.similarity import EPSILON
 
 
 @functools.partial(jax.jit, static_argnames=("variance",))
+@full_precision
 def _reduce(Xs: jax.Array, variance: float):
     """``U[K, S, r]``, ``s[K, r]`` of the centred activity, kept ranks ``k[K]``, finite mask ``[K]``."""
     finite = jnp.all(jnp.isfinite(Xs), axis=(1, 2))
@@ -45,6 +48,7 @@ def _reduce(Xs: jax.Array, variance: float):
 
 
 @functools.partial(jax.jit, static_argnames=("k_max", "batch_size"))
+@full_precision
 def _distances(U, s, kept, rows, cols, epsilon, k_max, batch_size):
     U, s = U[..., :k_max], s[..., :k_max]
     K, S, k = U.shape
