@@ -38,7 +38,8 @@ Why it is fast (CPU; numbers in ``benchmarks/results/closed_loop_population-cpu.
    update — not at all when every member's ``noise_std`` is 0 (a ``lax.cond`` on the
    population, so ``noise_std`` stays a sweepable leaf);
 4. under ``jax.vmap`` over a population, :func:`integrator_ctrnn_value_and_grad` (a
-   ``jax.custom_batching.custom_vmap``) runs the members in groups of :func:`group_size`,
+   ``jax.custom_batching.custom_vmap``) runs the members in groups of :func:`group_size`
+   (cache-sized on CPU, thousands of members on an accelerator),
    one group after another: only one group's stored rates are alive at a time (vmapping the
    whole population kept ``[S, P, N, B]`` of them, 1 GB at P = 512, and streamed
    ``[P, N, B]`` arrays through memory at every step, ~2× slower per network at P ≥ 64).
@@ -62,7 +63,8 @@ from jaxrnn.models.cells import ACTIVATIONS, CTRNN
 from jaxrnn.models.rollout import _DERIVATIVE_FROM_RATE
 from jaxrnn.tasks import integrator
 
-GROUP_BYTES = 8 * 2**20  # stored rates per group of members run together (cache-sized)
+GROUP_BYTES = 8 * 2**20  # stored rates per group of members run together on CPU (cache-sized)
+ACCELERATOR_GROUP_BYTES = 4 * 2**30  # on GPU/TPU: large groups (few sequential steps), bounded memory
 WEIGHTS = ("W_rec", "W_in", "b", "W_out")
 
 
@@ -279,9 +281,17 @@ _loop_cost.defvjp(_loop_cost_fwd, _loop_cost_bwd, symbolic_zeros=True)
 
 def group_size(num_members: int, num_steps: int, hidden: int, batch: int) -> int:
     """Members run together under ``vmap``: as many as keep their stored rates within
-    :data:`GROUP_BYTES` (4 at the paper's N = 100, B = 100, S = 50), at least 1."""
+    :data:`GROUP_BYTES` on CPU (4 at the paper's N = 100, B = 100, S = 50), at least 1.
+
+    On an accelerator (``jax.default_backend() != "cpu"`` when the program is traced) the
+    budget is :data:`ACCELERATOR_GROUP_BYTES` (2,048 members at the paper's sizes): there every
+    group costs ``2 S`` sequential kernel launches of ~10 µs, so groups of 4 left an H100
+    launch-bound (64 members: 2,700 network-updates/s; 4,096 × 1,000 updates did not finish in
+    150 s, ``benchmarks/results/gpu-closed_loop.json``).
+    """
     per_member = 4 * num_steps * hidden * batch
-    return max(1, min(num_members, GROUP_BYTES // per_member))
+    budget = GROUP_BYTES if jax.default_backend() == "cpu" else ACCELERATOR_GROUP_BYTES
+    return max(1, min(num_members, budget // per_member))
 
 
 def _member_value_and_grad(spec: LoopSpec, want: tuple[bool, ...], num_steps: int):
