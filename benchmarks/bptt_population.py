@@ -82,7 +82,14 @@ def _timings(seconds: list[float], cpu: list[float], work: float) -> dict:
 # --- workers (run in subprocesses) -----------------------------------------------------------
 
 
-def jax_worker(population: int, batch: int, steps: int, updates: int, repeats: int) -> dict:
+def jax_worker(population: int, batch: int, steps: int, updates: int, repeats: int,
+               member_block: int | None | str = "auto", trials_per_chunk: int | None = None) -> dict:
+    """Time ``repeats`` compiled calls of ``updates`` population updates (after one warm-up call).
+
+    ``member_block="auto"`` is what the population runner uses (``default_member_block()``); an
+    int or ``None`` overrides it (``benchmarks/gpu.py`` tries smaller blocks when a population
+    does not fit the accelerator's memory). ``trials_per_chunk=None`` is the rule's default.
+    """
     import jax
     import jax.numpy as jnp
 
@@ -92,7 +99,7 @@ def jax_worker(population: int, batch: int, steps: int, updates: int, repeats: i
 
     task, task_params = jaxrnn.make("cdi", num_steps=steps)
     cell = jaxrnn.models.CTRNN(HIDDEN, alpha=ALPHA, activation="shifted_tanh")
-    rule = jaxrnn.rules.bptt(cell, task, batch=batch)
+    rule = jaxrnn.rules.bptt(cell, task, batch=batch, trials_per_chunk=trials_per_chunk)
     hparams = rule.default_hparams.replace(task=task_params, learning_rate=jnp.float32(LEARNING_RATE))
     hparams = jax.tree.map(lambda leaf: jnp.broadcast_to(leaf, (population,) + jnp.shape(leaf)), hparams)
     init_keys, train_keys = jax.vmap(lambda k: jax.random.split(k))(jax.random.split(jax.random.PRNGKey(0), population)).swapaxes(0, 1)
@@ -100,7 +107,9 @@ def jax_worker(population: int, batch: int, steps: int, updates: int, repeats: i
 
     from jaxrnn.population.runner import default_member_block, member_map
 
-    update = member_map(rule.update, default_member_block())  # what the population runner runs
+    if member_block == "auto":
+        member_block = default_member_block()  # what the population runner runs
+    update = member_map(rule.update, member_block)
 
     def run(states, train_keys, hparams, first_update):
         def one_update(states, u):
@@ -132,11 +141,11 @@ def jax_worker(population: int, batch: int, steps: int, updates: int, repeats: i
         raise RuntimeError(f"non-finite loss: {losses}")
     out = {
         "population": population,
-        "member_block": default_member_block(),
+        "member_block": member_block,
         "compile_s": compile_s,
         "first_call_s": first_call_s,
         "xla_temp_bytes": int(memory.temp_size_in_bytes) if memory is not None else None,
-        "trials_per_chunk": _trials_per_chunk(batch),
+        "trials_per_chunk": trials_per_chunk or _trials_per_chunk(batch),
         "final_loss_mean": float(losses[-1].mean()),
         "loadavg_at_measurement": loads,
         **_timings(seconds, cpu, population * updates),

@@ -47,7 +47,9 @@ RESULTS = Path(__file__).resolve().parent / "results" / "closed_loop_population-
 # ----------------------------------------------------------------------------- workers
 
 
-def jax_worker(population: int, num_updates: int, repeats: int) -> dict:
+def jax_worker(population: int, num_updates: int, repeats: int, warmup: bool = True) -> dict:
+    """Best of ``repeats`` timed calls of ``num_updates`` updates (after one warm-up call if ``warmup``;
+    without it the first call after ahead-of-time compilation is timed, as for a whole GPU run)."""
     import jax
     import jax.numpy as jnp
 
@@ -77,7 +79,8 @@ def jax_worker(population: int, num_updates: int, repeats: int) -> dict:
     start = time.perf_counter()
     train = jax.jit(train, donate_argnums=(0,)).lower(states, hps, update_keys).compile()
     compile_s = time.perf_counter() - start
-    states, losses = jax.block_until_ready(train(states, hps, update_keys))  # warm-up
+    if warmup:
+        states, losses = jax.block_until_ready(train(states, hps, update_keys))
     best = float("inf")
     for _ in range(repeats):
         start = time.perf_counter()

@@ -59,7 +59,7 @@ def markdown(results: list[dict]) -> str:
     lines = []
     for data in results:
         machine = data.get("machine", {})
-        cpu = machine.get("cpu") or machine.get("cpu_model") or machine.get("platform", "")
+        cpu = machine.get("device_kind") or machine.get("cpu") or machine.get("cpu_model") or machine.get("platform", "")
         lines.append(f"### {data.get('benchmark', data['_file'])}")
         lines.append("")
         lines.append(f"`{data.get('command', '?')}` — {cpu}, {machine.get('cpus', machine.get('cores', '?'))} cores"
