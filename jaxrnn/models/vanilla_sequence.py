@@ -24,6 +24,13 @@ three (autodiff accumulates ``∂L/∂W_rec`` and ``∂L/∂W_in`` inside the lo
 products); the weight gradients are then single ``einsum``s over all ``T·B`` columns. Only the
 states ``h_t`` are stored (``1 − tanh²`` is read off them). The sequence axis is innermost
 inside the loop (``[N, B]`` columns), as in :func:`~jaxrnn.models.rollout.ctrnn_readout_trials`.
+
+Measured with recurrent PPO's update (Pendulum, 64 units, population P = 64 under ``jax.vmap``,
+2-core CPU): 1,330 → 730 ms per update with this path. Tried and not kept: ``lax.scan(unroll=k)``
+of these loops (k = 2, 4: ≈ 1 % faster at P = 64, 7 % slower at P = 1; k = 8 no gain), running
+the members in groups of 8–32 inside the loops (``lax.map(batch_size=·)``: forward 3.8 → 3.6 ms,
+within noise), and heads applied row-major (``z @ Wᵀ`` on all rows instead of ``jax.vmap`` of
+``W @ z``: 628 → 667 ms per update, slower).
 """
 
 from __future__ import annotations

@@ -305,11 +305,7 @@ def ppo(
         return (env_state, next_obs, carry, next_done), transition
 
     def collect(key, state, hp):
-        """``num_steps`` steps of every environment; transitions ``[E, T]``.
-
-        The action noise and the environments' keys are drawn for all steps before the loop, and
-        the critic (``V(y_t)`` and the bootstrap ``V(s'_t)``) runs after it over all stored steps.
-        """
+        """``num_steps`` steps of every environment; transitions ``[E, T]`` (module docstring, 1.)."""
         key_noise, key_env = jax.random.split(key)
         noise = jax.random.normal(key_noise, (num_steps, num_envs, num_actions), jnp.float32)
         env_keys = jax.random.split(key_env, (num_steps, num_envs))
