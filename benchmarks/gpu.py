@@ -175,7 +175,7 @@ def plan(job: str, quick: bool) -> list[tuple[str, dict, float]]:
         "closed_loop": [("closed_loop", dict(population=64, updates=100, repeats=2, warmup=1), 60),
                         ("closed_loop", dict(population=4096, updates=1000, repeats=1, warmup=0), 150)],
         "scaling": [("scaling", dict(population=p), 60) for p in (1, 64, 1024, 4096, 16384)],
-        "scaling_large": [("scaling", dict(population=p), 150) for p in (4096, 16384)],
+        "scaling_large": [("scaling", dict(population=p), 150) for p in (16384,)],
         "bptt_chunks": [("bptt", dict(population=1920, updates=2, repeats=2, member_block=block, trials_per_chunk=chunk), 90)
                         for block, chunk in ((960, 250), (480, 500))],
         "analysis": [("analysis", dict(networks=1920, starts=128, svcca_networks=1920, lanes=65536, max_iters=50), 300)],
@@ -222,6 +222,17 @@ TARGETS = {
 }
 
 
+NOTES = {
+    "bptt": "float32 matmuls at JAX's default precision (TF32 on the H100: 359 TFLOP/s on an 8192^3 product, "
+            "51 at HIGHEST); the time loop is bound by memory traffic (every step streams the [P, N, trials] "
+            "state through HBM several times), so P >= 256 runs at 7-8.5 TFLOP/s",
+    "ppo": "training only (rollout, GAE, 10 epochs x 4 minibatches, Adam), as ppo_population.py; the runner's "
+           "per-update evaluation and params snapshots are not included",
+    "closed_loop": "integrator fast path, groups of up to 2,048 members on the accelerator",
+    "scaling": "the population runner's compiled chunk (BPTT on CDI, N = 50, T = 100, batch 32), memory budget 64 GiB",
+    "analysis": "fixed points at full float32 matmul precision (jaxrnn.analysis.precision); "
+                "the compile time is inside total_wall_s_including_compilation",
+}
 JOB_FILE = {"bptt_chunks": "bptt", "scaling_large": "scaling"}  # extra rows of another job's file
 
 
@@ -272,7 +283,7 @@ def merge(folders: list[Path], out_dir: Path) -> None:
             job = data["benchmark"].removeprefix("gpu-")
             name = JOB_FILE.get(job, job)
             entry = merged.setdefault(name, {"benchmark": f"gpu-{name}", "commands": [], "machine": data["machine"],
-                                             "target": TARGETS[name], "rows": {}})
+                                             "target": TARGETS[name], "notes": NOTES[name], "rows": {}})
             entry["commands"].append(f"{data['command']}  ({data['time']})")
             entry["time"] = data["time"]
             for row in data["rows"]:
