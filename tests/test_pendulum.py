@@ -204,3 +204,28 @@ def test_equal_envs_share_the_compiled_step():
     compiled = Pendulum.step._cache_size()
     same.step(jax.random.key(1), state, jnp.array([2.0]), params.replace(g=jnp.float32(3.0)))
     assert Pendulum.step._cache_size() == compiled  # new instance, new params values: no recompile
+
+
+@pytest.mark.parametrize("observe_velocity", [True, False])
+def test_step_with_drawn_reset_equals_gymnax_step(observe_velocity):
+    """jaxrnn.tasks.autoreset = gymnax's Environment.step, bit for bit, resets included."""
+    from jaxrnn.tasks.autoreset import draw_resets, step_with_reset
+
+    env, params = jaxrnn.make("pendulum-fo" if observe_velocity else "pendulum-po")
+    params = params.replace(max_steps_in_episode=jnp.int32(3), obs_noise_std=jnp.float32(0.1))
+    keys = jax.random.split(jax.random.PRNGKey(0), (7, 5))  # [T, E]
+    step_keys, resets = jax.jit(draw_resets, static_argnums=0)(env, keys, params)
+    ours_step = jax.jit(jax.vmap(step_with_reset, in_axes=(None, 0, 0, 0, 0, None)), static_argnums=0)
+    _, state = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(jax.random.PRNGKey(1), 5), params)
+    actions = jax.random.uniform(jax.random.PRNGKey(2), (7, 5, 1), minval=-2.0, maxval=2.0)
+    ours = gymnax_state = state
+    ended = 0
+    for t in range(7):
+        expected = jax.vmap(env.step, in_axes=(0, 0, 0, None))(keys[t], gymnax_state, actions[t], params)
+        reset_t = jax.tree.map(lambda a: a[t], resets)
+        got = ours_step(env, step_keys[t], reset_t, ours, actions[t], params)
+        for a, b in zip(jax.tree.leaves(expected), jax.tree.leaves(got)):
+            np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+        gymnax_state, ours = expected[1], got[1]
+        ended += int(np.sum(np.asarray(expected[4])))
+    assert ended >= 5  # episodes of 3 steps: the resets were exercised

@@ -15,7 +15,8 @@ One update (``num_envs × num_steps`` environment steps, 8 × 128 = 1,024 by def
    *unclipped* sample ``a`` (as the template, whose environment clips). gymnax auto-resets an
    environment when its episode ends; the recurrent state is zeroed before the next observation.
    Only the cell, the policy head and the environment run inside the time loop: the Gaussian
-   noise of all ``T × E`` actions and the environments' keys are drawn in one call each before
+   noise of all ``T × E`` actions, the environments' keys and the auto-resets gymnax would draw
+   at every step (:mod:`jaxrnn.tasks.autoreset`, same numbers) are drawn in one call each before
    it (one big draw instead of ``T·E`` tiny ones), and the critic — ``V(s_t)`` from the stored
    outputs and the bootstrap ``V(s'_t)`` from the stored carries and final observations — and
    the log-probabilities are computed after it over all steps at once.
@@ -74,6 +75,7 @@ from jaxrnn.models.actor_critic import ActorCritic, gaussian_entropy, gaussian_l
 from jaxrnn.rules.base import LearningRule
 from jaxrnn.rules.bptt import clip_by_global_norm
 from jaxrnn.rules.registry import register_rule
+from jaxrnn.tasks.autoreset import draw_resets, step_with_reset
 
 STATIC_DEFAULTS = {
     "num_envs": 8, "num_steps": 128, "num_minibatches": 4, "num_epochs": 10, "hidden_head": 64,
@@ -289,13 +291,14 @@ def ppo(
             step=jnp.zeros((), jnp.int32),
         )
 
-    def act(key, noise, params, hp, env_state, obs, carry, done):
-        """One stochastic step of one environment, given its action noise ``noise[A] ~ N(0, 1)``."""
+    def act(key, reset, noise, params, hp, env_state, obs, carry, done):
+        """One stochastic step of one environment, given its action noise ``noise[A] ~ N(0, 1)``
+        and the auto-reset ``env.step`` would draw (:mod:`jaxrnn.tasks.autoreset`)."""
         carry, (mean, log_std, y) = net.policy_step(params, carry, obs, done)
         action = mean + jnp.exp(log_std) * noise
         space = env.action_space(hp.task)
-        next_obs, env_state, reward, terminated, truncated, info = env.step(
-            key, env_state, jnp.clip(action, space.low, space.high), hp.task)
+        next_obs, env_state, reward, terminated, truncated, info = step_with_reset(
+            env, key, reset, env_state, jnp.clip(action, space.low, space.high), hp.task)
         next_done = jnp.logical_or(terminated, truncated)
         transition = {
             "obs": obs, "resets": done, "actions": action, "means": mean, "log_std": log_std, "outputs": y,
@@ -308,18 +311,18 @@ def ppo(
         """``num_steps`` steps of every environment; transitions ``[E, T]`` (module docstring, 1.)."""
         key_noise, key_env = jax.random.split(key)
         noise = jax.random.normal(key_noise, (num_steps, num_envs, num_actions), jnp.float32)
-        env_keys = jax.random.split(key_env, (num_steps, num_envs))
+        step_keys, resets = draw_resets(env, jax.random.split(key_env, (num_steps, num_envs)), hp.task)
 
         def body(carry, xs):
             env_state, obs, rnn, done, ret = carry
-            (env_state, obs, rnn, next_done), tr = jax.vmap(act, in_axes=(0, 0, None, None, 0, 0, 0, 0))(
+            (env_state, obs, rnn, next_done), tr = jax.vmap(act, in_axes=(0, 0, 0, None, None, 0, 0, 0, 0))(
                 *xs, state.params, hp, env_state, obs, rnn, done)
             ret = ret + tr["rewards"]
             tr["ended_return"] = jnp.where(next_done, ret, 0.0)
             return (env_state, obs, rnn, next_done, jnp.where(next_done, 0.0, ret)), tr
 
         start = (state.env_state, state.obs, state.carry, state.done, state.episode_return)
-        end, traj = jax.lax.scan(body, start, (env_keys, noise))
+        end, traj = jax.lax.scan(body, start, (step_keys, resets, noise))
         traj = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), traj)
         critic = jax.vmap(jax.vmap(net.critic.apply, in_axes=(None, 0)), in_axes=(None, 0))
         value_after = jax.vmap(jax.vmap(net.value_after, in_axes=(None, 0, 0)), in_axes=(None, 0, 0))
