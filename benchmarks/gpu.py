@@ -227,7 +227,8 @@ NOTES = {
             "51 at HIGHEST); the time loop is bound by memory traffic (every step streams the [P, N, trials] "
             "state through HBM several times), so P >= 256 runs at 7-8.5 TFLOP/s",
     "ppo": "training only (rollout, GAE, 10 epochs x 4 minibatches, Adam), as ppo_population.py; the runner's "
-           "per-update evaluation and params snapshots are not included",
+           "per-update evaluation and params snapshots are not included; measured at commit c32f480, before "
+           "vanilla_sequence's row layout",
     "closed_loop": "integrator fast path, groups of up to 2,048 members on the accelerator",
     "scaling": "the population runner's compiled chunk (BPTT on CDI, N = 50, T = 100, batch 32), memory budget 64 GiB",
     "analysis": "fixed points at full float32 matmul precision (jaxrnn.analysis.precision); "

@@ -3,8 +3,9 @@
 Measures full PPO training — rollout of 8 environments × 128 steps, GAE, 10 epochs × 4
 minibatches of forward + backward through the recurrent network, Adam updates — of the packaged
 ``huang-pendulum`` agents (VanillaRNN(64), one-layer 64-unit heads, FO Pendulum) for populations
-of 1, 64 and 1,024 agents: ``jax.jit(scan over updates of jax.vmap(rule.update))`` compiled ahead
-of time, then timed after compilation (population ≤ 64: one warm-up call, then the best of
+of 1, 64 and 1,024 agents: ``jax.jit(scan over updates of member_map(rule.update, block))``
+compiled ahead of time — what the population runner runs (``jaxrnn.population.runner``: on one
+CPU device blocks of 16 vmapped members, one after another; elsewhere one ``jax.vmap``), then timed after compilation (population ≤ 64: one warm-up call, then the best of
 ``--repeats``; larger populations: the first call after compilation, ``--big-updates`` updates).
 A population whose compiled program XLA accounts (``Compiled.memory_analysis()``, as the
 population runner's memory planner) above ``--memory-budget`` is split into equal slices run one
@@ -54,9 +55,12 @@ member = population.from_dict(raw).members()[0]
 rule, task = build_rule(member.task, member.model, member.rule)
 hp = member_hparams(rule, member.task, member.model, member.rule)
 
+from jaxrnn.population.runner import default_member_block, member_map
+update = member_map(rule.update, default_member_block())  # what the population runner runs
+
 def train(states, keys, hps):
     def body(s, k):
-        s, metrics = jax.vmap(rule.update)(k, s, hps)
+        s, metrics = update(k, s, hps)
         return s, metrics["loss"]
     return jax.lax.scan(body, states, keys)
 
