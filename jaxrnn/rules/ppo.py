@@ -20,7 +20,7 @@ One update (``num_envs × num_steps`` environment steps, 8 × 128 = 1,024 by def
    it (one big draw instead of ``T·E`` tiny ones), and the critic — ``V(s_t)`` from the stored
    outputs and the bootstrap ``V(s'_t)`` from the stored carries and final observations — and
    the log-probabilities are computed after it over all steps at once.
-2. **GAE** (:func:`gae`) on rewards scaled by ``reward_scale``, per environment::
+2. **GAE** (:func:`~jaxrnn.rules.ppo_objective.gae`) on rewards scaled by ``reward_scale``, per environment::
 
        δ_t = r_t + γ (1 − term_t) V(s'_t) − V(s_t)
        A_t = δ_t + γ λ (1 − done_t) A_{t+1},      R_t = A_t + V(s_t)
@@ -33,7 +33,7 @@ One update (``num_envs × num_steps`` environment steps, 8 × 128 = 1,024 by def
 3. **Epochs.** ``num_epochs`` passes; each permutes the environments and splits them into
    ``num_minibatches`` minibatches of whole sequences (the template's recurrent generator), re-runs
    the network over each sequence from the segment's stored initial recurrent state (resets at the
-   stored done flags), and takes one Adam step (ε = 1e-5) on :func:`ppo_loss` after clipping the
+   stored done flags), and takes one Adam step (ε = 1e-5) on :func:`~jaxrnn.rules.ppo_objective.ppo_loss` after clipping the
    gradient's global norm to ``max_grad_norm``. The re-run is :meth:`ActorCritic.sequences`: for a
    ``VanillaRNN`` its input drive is one matmul outside the time loop and its gradient a
    hand-written backward pass (:mod:`jaxrnn.models.vanilla_sequence`), the same numbers as
@@ -71,11 +71,14 @@ from flax import struct
 from gymnax.environments import spaces
 
 from jaxrnn._checks import check_choice, check_range, fail
-from jaxrnn.models.actor_critic import ActorCritic, gaussian_entropy, gaussian_log_prob
+from jaxrnn.models.actor_critic import ActorCritic, gaussian_log_prob
 from jaxrnn.rules.base import LearningRule
 from jaxrnn.rules.bptt import clip_by_global_norm
+from jaxrnn.rules.ppo_objective import Segment, gae, normalize_advantages, ppo_loss, segment_loss  # re-exported
 from jaxrnn.rules.registry import register_rule
 from jaxrnn.tasks.autoreset import draw_resets, step_with_reset
+
+__all__ = ["PPOHParams", "PPOState", "Segment", "gae", "normalize_advantages", "ppo", "ppo_loss", "segment_loss"]
 
 STATIC_DEFAULTS = {
     "num_envs": 8, "num_steps": 128, "num_minibatches": 4, "num_epochs": 10, "hidden_head": 64,
@@ -140,92 +143,6 @@ class PPOState:
     done: jax.Array
     episode_return: jax.Array
     step: jax.Array
-
-
-def gae(rewards, values, next_values, terminals, dones, gamma, gae_lambda):
-    """Generalised advantage estimation over one sequence (``[T]`` arrays; vmap for more).
-
-    ``δ_t = r_t + γ(1 − terminals_t)·next_values_t − values_t``,
-    ``A_t = δ_t + γλ(1 − dones_t)·A_{t+1}`` with ``A_T = 0``; returns ``(A[T], A + values)``.
-    ``dones_t`` marks the last step of an episode, ``terminals_t`` one with no future reward.
-    """
-    not_term = 1.0 - terminals.astype(jnp.float32)
-    not_done = 1.0 - dones.astype(jnp.float32)
-
-    def body(next_adv, xs):
-        r, v, nv, nt, nd = xs
-        adv = r + gamma * nt * nv - v + gamma * gae_lambda * nd * next_adv
-        return adv, adv
-
-    _, advantages = jax.lax.scan(body, jnp.zeros((), jnp.float32),
-                                 (rewards, values, next_values, not_term, not_done), reverse=True)
-    return advantages, advantages + values
-
-
-def normalize_advantages(advantages: jax.Array) -> jax.Array:
-    """``(A − mean A)/(std A + 1e-5)`` over all elements (population std)."""
-    return (advantages - jnp.mean(advantages)) / (jnp.std(advantages) + 1e-5)
-
-
-def ppo_loss(log_probs, entropy, values, old_log_probs, old_values, advantages, returns,
-             clip_eps, vf_coef, ent_coef, *, clip_value_loss: bool = True):
-    """The clipped PPO objective of one minibatch (Schulman et al. 2017), to minimise.
-
-    With ``ρ = exp(log π − log π_old)``::
-
-        L_π = −mean min(ρ A, clip(ρ, 1 − ε, 1 + ε) A)
-        L_V = ½ mean max((V − R)², (V_old + clip(V − V_old, −ε, ε) − R)²)   (clip_value_loss)
-              ½ mean (V − R)²                                              (otherwise)
-        L   = L_π + vf_coef·L_V − ent_coef·mean H
-
-    All array arguments share one shape (``entropy`` may be a scalar); ``advantages`` are used as
-    given (normalise them before). Returns ``(L, aux)`` with the terms, the approximate KL
-    ``mean((ρ − 1) − log ρ)`` and the fraction of clipped ratios.
-    """
-    log_ratio = log_probs - old_log_probs
-    ratio = jnp.exp(log_ratio)
-    surrogate = jnp.minimum(ratio * advantages, jnp.clip(ratio, 1.0 - clip_eps, 1.0 + clip_eps) * advantages)
-    policy_loss = -jnp.mean(surrogate)
-    value_losses = (values - returns) ** 2
-    if clip_value_loss:
-        clipped = old_values + jnp.clip(values - old_values, -clip_eps, clip_eps)
-        value_losses = jnp.maximum(value_losses, (clipped - returns) ** 2)
-    value_loss = 0.5 * jnp.mean(value_losses)
-    mean_entropy = jnp.mean(entropy)
-    total = policy_loss + vf_coef * value_loss - ent_coef * mean_entropy
-    aux = {
-        "policy_loss": policy_loss,
-        "value_loss": value_loss,
-        "entropy": mean_entropy,
-        "approx_kl": jnp.mean(ratio - 1.0 - log_ratio),
-        "clip_fraction": jnp.mean((jnp.abs(ratio - 1.0) > clip_eps).astype(jnp.float32)),
-    }
-    return total, aux
-
-
-@struct.dataclass
-class Segment:
-    """One rollout's transitions, environment axis first (``[E, T, ...]``; ``carry0[E, N]``)."""
-
-    carry0: Any
-    obs: jax.Array
-    resets: jax.Array
-    actions: jax.Array
-    log_probs: jax.Array
-    values: jax.Array
-    advantages: jax.Array
-    returns: jax.Array
-
-
-def segment_loss(net: ActorCritic, params: Any, segment: Segment, hp: PPOHParams, clip_value_loss: bool = True,
-                 *, fast: bool = True):
-    """:func:`ppo_loss` of a minibatch of whole sequences, re-running ``net`` from ``carry0``
-    (:meth:`ActorCritic.sequences`; ``fast`` selects its hand-differentiated VanillaRNN path)."""
-    means, log_std, values = net.sequences(params, segment.carry0, segment.obs, segment.resets, fast=fast)
-    log_probs = gaussian_log_prob(means, log_std, segment.actions)
-    return ppo_loss(log_probs, gaussian_entropy(log_std), values, segment.log_probs, segment.values,
-                    segment.advantages, segment.returns, hp.clip_eps, hp.vf_coef, hp.ent_coef,
-                    clip_value_loss=clip_value_loss)
 
 
 def ppo(
