@@ -187,3 +187,25 @@ def test_unknown_task_lists_registered_names():
         population.from_dict({"task": {"name": "dms"}})
     for name in ("rdm", "cdi", "ncdi-4", "pendulum-po", "double-integrator"):
         assert name in str(error.value)
+
+
+def test_prepare_equals_member_by_member_construction():
+    """Batched keys and shared hparams give each member exactly its own member_keys / member_hparams
+    (seeds up to 2**32 - 1 in one vmapped call, larger ones one by one)."""
+    from jaxrnn.population.runner import member_keys, prepare
+
+    raw = {"run": {"num_updates": 2, "eval_every": 2, "chunk_updates": 2, "snapshots": 0},
+           "task": {"name": "rdm", "num_steps": 20, "noise_std": [0.1, 0.5]},
+           "model": {"hidden": 8}, "rule": {"batch": 4, "learning_rate": [1e-3, 1e-2]}}
+    for seeds in ([0, 3, 2**31 + 5, 2**32 - 1], [1, 2**40]):
+        members = population.from_dict({**raw, "grid": {"seeds": seeds}}).members()
+        assert len({(m.task["noise_std"], m.rule["learning_rate"]) for m in members}) == 4
+        rule, hparams, init_keys, train_keys = prepare(members)
+        for i, m in enumerate(members):
+            want_init, want_train = member_keys(m.seed)
+            np.testing.assert_array_equal(init_keys[i], np.asarray(want_init))
+            np.testing.assert_array_equal(train_keys[i], np.asarray(want_train))
+            want = member_hparams(rule, m.task, m.model, m.rule)
+            for got_leaf, want_leaf in zip(jax.tree.leaves(hparams), jax.tree.leaves(want)):
+                np.testing.assert_array_equal(got_leaf[i], np.asarray(want_leaf))
+                assert got_leaf.dtype == np.asarray(want_leaf).dtype

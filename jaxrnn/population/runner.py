@@ -252,16 +252,39 @@ def chunk_plan(run: RunConfig) -> tuple[list[list[int]], int, list[int]]:
 
 
 def prepare(members: Sequence[Member], rule_overrides: dict | None = None, rule=None):
-    """A group's rule (built unless given) and its members' stacked hparams and keys (host arrays)."""
+    """A group's rule (built unless given) and its members' stacked hparams and keys (host arrays).
+
+    Cost independent of the device's dispatch latency: the hparams are built once per distinct
+    (task, model, rule) combination — members that differ only in their seed share them — and
+    every member's :func:`member_keys` come from one vmapped call (the same numbers). Built
+    member by member, 4,096 members took 4.2 s on the 2-core CPU and far longer on a GPU, where
+    each small op is a device round trip (the H100 scaling run at 4,096 members spent ~2 min
+    here).
+    """
     if rule is None:
         first = members[0]
         rule, _ = build_rule(first.task, first.model, {**first.rule, **(rule_overrides or {})})
-    hps = [member_hparams(rule, m.task, m.model, m.rule) for m in members]
-    hparams = jax.tree.map(lambda *xs: np.stack([np.asarray(x) for x in xs]), *hps)
-    keys = [member_keys(m.seed) for m in members]
-    init_keys = np.stack([np.asarray(k[0]) for k in keys])
-    train_keys = np.stack([np.asarray(k[1]) for k in keys])
+    distinct: dict[str, Any] = {}
+    hps = []
+    for m in members:
+        signature = repr((sorted(m.task.items()), sorted(m.model.items()), sorted(m.rule.items())))
+        if signature not in distinct:
+            distinct[signature] = jax.tree.map(np.asarray, member_hparams(rule, m.task, m.model, m.rule))
+        hps.append(distinct[signature])
+    hparams = jax.tree.map(lambda *xs: np.stack(xs), *hps)
+    seeds = [m.seed for m in members]
+    if max(seeds) < 2**32:
+        init_keys, train_keys = (np.asarray(k) for k in _member_keys_batch(np.asarray(seeds, np.uint32)))
+    else:  # seeds beyond uint32: PRNGKey's 64-bit split, one member at a time
+        keys = [member_keys(seed) for seed in seeds]
+        init_keys, train_keys = (np.stack([np.asarray(k[i]) for k in keys]) for i in (0, 1))
     return rule, hparams, init_keys, train_keys
+
+
+@jax.jit
+def _member_keys_batch(seeds: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """:func:`member_keys` of every seed at once: ``(init_keys[P, 2], train_keys[P, 2])``."""
+    return jax.vmap(member_keys)(seeds)
 
 
 def train_part(
