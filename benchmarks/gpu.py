@@ -230,7 +230,9 @@ NOTES = {
            "per-update evaluation and params snapshots are not included; measured at commit c32f480, before "
            "vanilla_sequence's row layout",
     "closed_loop": "integrator fast path, groups of up to 2,048 members on the accelerator",
-    "scaling": "the population runner's compiled chunk (BPTT on CDI, N = 50, T = 100, batch 32), memory budget 64 GiB",
+    "scaling": "the population runner's compiled chunk (BPTT on CDI, N = 50, T = 100, batch 32), memory budget 64 GiB; "
+               "measured before runner.prepare was batched (4219e7d): the 4,096 and 16,384 rows' wall time went "
+               "into building members one device op at a time",
     "analysis": "fixed points at full float32 matmul precision (jaxrnn.analysis.precision); "
                 "the compile time is inside total_wall_s_including_compilation",
 }
