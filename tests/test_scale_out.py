@@ -226,3 +226,34 @@ def test_memory_planner_keeps_the_run_under_its_budget():
     assert budgeted["growth"] - single["growth"] < budget + noise
     assert budgeted["growth"] < whole["growth"]
     np.testing.assert_allclose(budgeted["loss"], whole["loss"], rtol=1e-4)
+
+
+def test_population_map_runs_blocks_on_each_device_and_equals_vmap():
+    """Two CPU devices, 7 members each in blocks of 3 + 3 + 1: the numbers of one jax.vmap."""
+    code = textwrap.dedent("""
+        import jax, jax.numpy as jnp, numpy as np
+        from jaxrnn.population.runner import population_map
+        from jaxrnn.population.sharding import population_mesh, shard
+        assert jax.device_count() == 2
+
+        def fn(key, w, x):
+            return jnp.tanh(w @ x + jax.random.normal(key, x.shape)), jnp.sum(w * w)
+
+        P = 14
+        keys = jax.random.split(jax.random.PRNGKey(0), P)
+        w = jax.random.normal(jax.random.PRNGKey(1), (P, 5, 5))
+        x = jax.random.normal(jax.random.PRNGKey(2), (P, 5))
+        want = jax.jit(jax.vmap(fn))(keys, w, x)
+        mesh = population_mesh()
+        mapped = jax.jit(population_map(fn, 3, mesh))
+        got = mapped(*shard(jax.device_get((keys, w, x)), mesh))
+        odd = mapped(keys[:13], w[:13], x[:13])  # 13 does not divide over 2 devices: a plain vmap
+        for a, b, c in zip(want, got, odd):
+            np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=1e-6, atol=1e-6)
+            np.testing.assert_allclose(np.asarray(c), np.asarray(a)[:13], rtol=1e-6, atol=1e-6)
+        assert len(got[0].sharding.device_set) == 2
+        print("ok")
+    """)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            env=_env(XLA_FLAGS="--xla_force_host_platform_device_count=2"))
+    assert result.returncode == 0 and "ok" in result.stdout, result.stderr[-3000:]
