@@ -6,9 +6,10 @@ loss on the first and last outputs, only W_rec trained, Adam (lr 5e-4).
 
 - JAX: the library's own rule, ``jaxrnn.rules.bptt(jaxrnn.models.CTRNN(50), task,
   batch=500)`` with its defaults, run the way the population runner runs it:
-  ``jaxrnn.population.runner.member_map(rule.update, default_member_block())`` over stacked
-  states / keys / hyper-parameters (on one CPU device: ``lax.map`` over blocks of 16 vmapped
-  members; elsewhere one ``jax.vmap``), inside a ``jax.lax.scan`` over ``--updates`` updates, all under one ``jax.jit`` (states
+  ``jaxrnn.population.runner.population_map(rule.update, default_member_block(), mesh)`` over
+  stacked states / keys / hyper-parameters (on CPU: ``lax.map`` over blocks of 16 vmapped
+  members on each device, the population sharded over ``--cpu-devices`` XLA CPU devices;
+  on an accelerator one ``jax.vmap``), inside a ``jax.lax.scan`` over ``--updates`` updates, all under one ``jax.jit`` (states
   donated). A "network-update" is one update of one member.
 - PyTorch: ``benchmarks/torch_reference.py`` trains ONE network at a time with a Python
   loop over time, as the study's own trainer does.
@@ -105,11 +106,15 @@ def jax_worker(population: int, batch: int, steps: int, updates: int, repeats: i
     init_keys, train_keys = jax.vmap(lambda k: jax.random.split(k))(jax.random.split(jax.random.PRNGKey(0), population)).swapaxes(0, 1)
     states = jax.jit(jax.vmap(rule.init))(init_keys, hparams)
 
-    from jaxrnn.population.runner import default_member_block, member_map
+    from jaxrnn.population.runner import default_member_block, population_map
+    from jaxrnn.population.sharding import population_mesh, shard
 
     if member_block == "auto":
         member_block = default_member_block()  # what the population runner runs
-    update = member_map(rule.update, member_block)
+    mesh = population_mesh() if jax.device_count() > 1 else None
+    update = population_map(rule.update, member_block, mesh)  # as make_chunk builds it
+    if mesh is not None and population % jax.device_count() == 0:
+        states, train_keys, hparams = shard(jax.device_get((states, train_keys, hparams)), mesh)
 
     def run(states, train_keys, hparams, first_update):
         def one_update(states, u):
@@ -142,6 +147,7 @@ def jax_worker(population: int, batch: int, steps: int, updates: int, repeats: i
     out = {
         "population": population,
         "member_block": member_block,
+        "devices": jax.device_count(),
         "compile_s": compile_s,
         "first_call_s": first_call_s,
         "xla_temp_bytes": int(memory.temp_size_in_bytes) if memory is not None else None,
@@ -209,9 +215,11 @@ def matmul_peak_worker(size: int, repeats: int = 10) -> dict:
 # --- driver ---------------------------------------------------------------------------------
 
 
-def _run_worker(args: list[str], allocator: str | None, timeout: float) -> dict:
+def _run_worker(args: list[str], allocator: str | None, timeout: float, devices: int = 1) -> dict:
     env = dict(os.environ)
     env.pop("GLIBC_TUNABLES", None)
+    if devices > 1:  # one XLA CPU device per core: the runner shards the population over them
+        env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + f" --xla_force_host_platform_device_count={devices}").strip()
     if allocator is not None:
         env["GLIBC_TUNABLES"] = allocator
     command = [sys.executable, str(Path(__file__).resolve()), "--worker", *args]
@@ -260,6 +268,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--repeats", type=int, default=3, help="timed calls per configuration (after one warm-up call)")
     parser.add_argument("--torch-updates", type=int, default=5, help="updates per timed PyTorch call")
     parser.add_argument("--allocators", nargs="+", default=list(ALLOCATORS), choices=list(ALLOCATORS))
+    parser.add_argument("--cpu-devices", type=int, nargs="+", default=[1, os.cpu_count() or 1],
+                        help="XLA CPU devices for the JAX runs (one per core lets the runner use every core)")
     parser.add_argument("--no-torch", action="store_true")
     parser.add_argument("--torch-threads", type=int, nargs="+", default=[0, 1],
                         help="torch.set_num_threads values to try (0: PyTorch's default); the faster is the reference")
@@ -311,9 +321,9 @@ def main(argv: list[str] | None = None) -> dict:
             run["gflops"] = flops * run["network_updates_per_s_best"] / 1e9
             results["runs"].append(run)
             _print_run(run)
-        for population in args.populations:
+        for population, devices in [(p, d) for d in dict.fromkeys(args.cpu_devices) for p in args.populations]:
             jax_args = ["jax", str(population), str(args.batch), str(args.steps), str(updates_for(population)), str(args.repeats)]
-            run = {"backend": "jax", "allocator": allocator_name, **_run_worker(jax_args, allocator, timeout)}
+            run = {"backend": "jax", "allocator": allocator_name, **_run_worker(jax_args, allocator, timeout, devices)}
             run["gflops"] = flops * run["network_updates_per_s_best"] / 1e9
             run["fraction_of_matmul_peak"] = run["gflops"] / peak["gflops_best"]
             results["runs"].append(run)
@@ -354,9 +364,11 @@ def _rows(runs: list[dict], main_allocator: str) -> list[dict]:
     for run in runs:
         row = {
             "kind": ("population" if run["allocator"] == main_allocator else "population-" + run["allocator"])
+            + ("" if run.get("devices", 1) == 1 else f"-{run['devices']}-devices")
             if run["backend"] == "jax" else "torch reference",
             "backend": run["backend"] if run["backend"] == "jax" else f"torch ({run['torch_threads']} thread(s))",
             "population": run.get("population", 1),
+            "cpu_devices": run.get("devices", 1),
             "allocator": run["allocator"],
             "network_updates_per_s": round(run["network_updates_per_s_best"], 3),
             "network_updates_per_s_median": round(run["network_updates_per_s_median"], 3),
@@ -383,7 +395,7 @@ def _targets(runs: list[dict]) -> dict:
 
 
 def _print_run(run: dict) -> None:
-    label = f"{run['backend']} P={run.get('population', 1)}"
+    label = f"{run['backend']} P={run.get('population', 1)} d={run.get('devices', 1)}"
     if run["backend"] == "torch":
         label = f"torch {run['torch_threads']}thr"
     print(f"  {label:10s} [{run['allocator']:7s}] {run['network_updates_per_s_best']:8.2f} net-upd/s (best), "
