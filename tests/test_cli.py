@@ -1,9 +1,10 @@
 """The command line: run → store + figure, info, plot, and clear errors."""
 
 import numpy as np
+import pytest
 
 from jaxrnn import population
-from jaxrnn.cli import main
+from jaxrnn.cli import main, use_cpu_devices
 
 TINY = """
 [run]
@@ -80,3 +81,28 @@ def test_analyze_adds_fixed_points_and_distances_to_the_store(tmp_path):
     np.testing.assert_allclose(d, d.T, atol=1e-6)
     assert ds["fp_x"].dims[0] == "member" and ds["fp_valid"].values.any()
     assert "loss" in ds  # the training results are kept
+
+
+def test_run_splits_the_cpu_into_one_device_per_core_unless_told():
+    """`jaxrnn run` gives XLA one CPU device per core (or --cpu-devices N) before JAX starts;
+    an explicit XLA_FLAGS device count is left alone; a bad count is refused."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import sys, jax\nfrom jaxrnn.cli import use_cpu_devices\n"
+            "print(use_cpu_devices(int(sys.argv[1]) if sys.argv[1] != 'None' else None), jax.device_count('cpu'))")
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+
+    def devices(arg, **extra):
+        out = subprocess.run([sys.executable, "-c", code, arg], env={**env, **extra}, capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+        return out.stdout.split()
+
+    cores = os.cpu_count() or 1
+    assert devices("None") == ([str(cores), str(cores)] if cores > 1 else ["None", "1"])
+    assert devices("3") == ["3", "3"]
+    assert devices("1") == ["None", "1"]
+    assert devices("3", XLA_FLAGS="--xla_force_host_platform_device_count=2") == ["None", "2"]
+    with pytest.raises(ValueError, match="--cpu-devices = 0"):
+        use_cpu_devices(0)

@@ -104,6 +104,8 @@ def test_two_processes_write_the_same_store_as_one(reference, tmp_path):
 
 CRASH_DURING_WRITE = textwrap.dedent("""
     import os, signal, sys
+    from jaxrnn.cli import use_cpu_devices
+    use_cpu_devices(None)  # as `jaxrnn run` does, before the import below starts JAX's back-end
     from jaxrnn.population import checkpoint
     writes = {"n": 0}
     original = checkpoint._atomic_write
