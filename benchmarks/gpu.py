@@ -229,7 +229,7 @@ NOTES = {
     "ppo": "training only (rollout, GAE, 10 epochs x 4 minibatches, Adam), as ppo_population.py; the runner's "
            "per-update evaluation and params snapshots are not included; measured at commit c32f480, before "
            "vanilla_sequence's row layout",
-    "closed_loop": "integrator fast path, groups of up to 2,048 members on the accelerator",
+    "closed_loop": "integrator fast path, groups of up to 2,147 members on the accelerator (4 GiB of stored rates)",
     "scaling": "the population runner's compiled chunk (BPTT on CDI, N = 50, T = 100, batch 32), memory budget 64 GiB; "
                "measured before runner.prepare was batched (4219e7d): the 4,096 and 16,384 rows' wall time went "
                "into building members one device op at a time",

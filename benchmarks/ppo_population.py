@@ -3,7 +3,7 @@
 Measures full PPO training — rollout of 8 environments × 128 steps, GAE, 10 epochs × 4
 minibatches of forward + backward through the recurrent network, Adam updates — of the packaged
 ``huang-pendulum`` agents (VanillaRNN(64), one-layer 64-unit heads, FO Pendulum) for populations
-of 1, 64 and 1,024 agents: ``jax.jit(scan over updates of member_map(rule.update, block))``
+of 1, 64 and 1,024 agents: ``jax.jit(scan over updates of population_map(rule.update, block, mesh))``
 compiled ahead of time — what the population runner runs (``jaxrnn.population.runner``: on one
 CPU device blocks of 16 vmapped members, one after another; elsewhere one ``jax.vmap``), then timed after compilation (population ≤ 64: one warm-up call, then the best of
 ``--repeats``; larger populations: the first call after compilation, ``--big-updates`` updates).
@@ -55,8 +55,10 @@ member = population.from_dict(raw).members()[0]
 rule, task = build_rule(member.task, member.model, member.rule)
 hp = member_hparams(rule, member.task, member.model, member.rule)
 
-from jaxrnn.population.runner import default_member_block, member_map
-update = member_map(rule.update, default_member_block())  # what the population runner runs
+from jaxrnn.population.runner import default_member_block, population_map
+from jaxrnn.population.sharding import population_mesh
+mesh = population_mesh() if jax.device_count() > 1 else None
+update = population_map(rule.update, default_member_block(), mesh)  # as the runner's make_chunk builds it
 
 def train(states, keys, hps):
     def body(s, k):

@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -34,8 +35,6 @@ def use_cpu_devices(requested: int | None) -> int | None:
     is 1, or when JAX's back-end is already running (then it cannot change). Returns the count
     set, or None.
     """
-    import os
-
     import jax
 
     count = requested if requested is not None else (os.cpu_count() or 1)

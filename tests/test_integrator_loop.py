@@ -123,3 +123,16 @@ def test_training_updates_match_the_general_path():
             state, metrics = update(jax.random.split(jax.random.PRNGKey(u), 3), state, hps)
         results.append((state.params, metrics))
     _close(results[0], results[1], rtol=1e-4)
+
+
+def test_group_size_is_cache_sized_on_cpu_and_large_on_accelerators(monkeypatch):
+    """The paper's sizes (N = 100, B = 100, S = 50: 2 MB of stored rates per member): groups of
+    4 within the 8 MiB CPU budget, of 2,048 within the 4 GiB accelerator budget."""
+    from jaxrnn.rules import integrator_loop
+
+    per_member = 4 * 50 * 100 * 100
+    monkeypatch.setattr(integrator_loop.jax, "default_backend", lambda: "cpu")
+    assert integrator_loop.group_size(4096, 50, 100, 100) == 8 * 2**20 // per_member == 4
+    monkeypatch.setattr(integrator_loop.jax, "default_backend", lambda: "gpu")
+    assert integrator_loop.group_size(4096, 50, 100, 100) == 4 * 2**30 // per_member == 2147
+    assert integrator_loop.group_size(64, 50, 100, 100) == 64

@@ -158,7 +158,7 @@ def population_map(fn, block: int | None, mesh=None):
         return local
     spec = PartitionSpec("pop")
     sharded = jax.shard_map(local, mesh=mesh, in_specs=spec, out_specs=spec, check_vma=False)
-    vmapped = jax.vmap(fn)
+    vmapped = member_map(fn, None)
 
     def mapped(*args):
         size = jax.tree.leaves(args)[0].shape[0]
@@ -182,7 +182,7 @@ def make_chunk(rule, run: RunConfig, num_slots: int, member_block: int | None | 
     block = default_member_block() if member_block == "auto" else member_block
     mesh = population_mesh() if jax.device_count() > 1 else None
     update = population_map(rule.update, block, mesh)
-    evaluate_members = population_map(lambda key, state, hparams: rule.evaluate(key, state, hparams), block, mesh)
+    evaluate_members = population_map(rule.evaluate, block, mesh)
 
     def evaluate(val_key, state, hparams):
         size = jax.tree.leaves(state)[0].shape[0]

@@ -284,7 +284,7 @@ def group_size(num_members: int, num_steps: int, hidden: int, batch: int) -> int
     :data:`GROUP_BYTES` on CPU (4 at the paper's N = 100, B = 100, S = 50), at least 1.
 
     On an accelerator (``jax.default_backend() != "cpu"`` when the program is traced) the
-    budget is :data:`ACCELERATOR_GROUP_BYTES` (2,048 members at the paper's sizes): there every
+    budget is :data:`ACCELERATOR_GROUP_BYTES` (2,147 members at the paper's sizes): there every
     group costs ``2 S`` sequential kernel launches of ~10 µs, so groups of 4 left an H100
     launch-bound (64 members: 2,700 network-updates/s; 4,096 × 1,000 updates did not finish in
     150 s, ``benchmarks/results/gpu-closed_loop.json``).
