@@ -32,6 +32,7 @@ Writes JSON (default ``benchmarks/results/bptt_population-cpu.json``) and prints
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -84,12 +85,15 @@ def _timings(seconds: list[float], cpu: list[float], work: float) -> dict:
 
 
 def jax_worker(population: int, batch: int, steps: int, updates: int, repeats: int,
-               member_block: int | None | str = "auto", trials_per_chunk: int | None = None) -> dict:
+               member_block: int | None | str = "auto", trials_per_chunk: int | None = None,
+               kernel: str | dict = "xla") -> dict:
     """Time ``repeats`` compiled calls of ``updates`` population updates (after one warm-up call).
 
     ``member_block="auto"`` is what the population runner uses (``default_member_block()``); an
     int or ``None`` overrides it (``benchmarks/gpu.py`` tries smaller blocks when a population
     does not fit the accelerator's memory). ``trials_per_chunk=None`` is the rule's default.
+    ``kernel`` is the rule's ``kernel`` (``"xla"`` or ``"pallas"``), or a dict of
+    :class:`~jaxrnn.models.ctrnn_fused.FusedKernel` settings.
     """
     import jax
     import jax.numpy as jnp
@@ -100,7 +104,11 @@ def jax_worker(population: int, batch: int, steps: int, updates: int, repeats: i
 
     task, task_params = jaxrnn.make("cdi", num_steps=steps)
     cell = jaxrnn.models.CTRNN(HIDDEN, alpha=ALPHA, activation="shifted_tanh")
-    rule = jaxrnn.rules.bptt(cell, task, batch=batch, trials_per_chunk=trials_per_chunk)
+    if isinstance(kernel, dict):
+        from jaxrnn.models.ctrnn_fused import FusedKernel
+
+        kernel = FusedKernel(**kernel)
+    rule = jaxrnn.rules.bptt(cell, task, batch=batch, trials_per_chunk=trials_per_chunk, kernel=kernel)
     hparams = rule.default_hparams.replace(task=task_params, learning_rate=jnp.float32(LEARNING_RATE))
     hparams = jax.tree.map(lambda leaf: jnp.broadcast_to(leaf, (population,) + jnp.shape(leaf)), hparams)
     init_keys, train_keys = jax.vmap(lambda k: jax.random.split(k))(jax.random.split(jax.random.PRNGKey(0), population)).swapaxes(0, 1)
@@ -152,6 +160,7 @@ def jax_worker(population: int, batch: int, steps: int, updates: int, repeats: i
         "first_call_s": first_call_s,
         "xla_temp_bytes": int(memory.temp_size_in_bytes) if memory is not None else None,
         "trials_per_chunk": trials_per_chunk or _trials_per_chunk(batch),
+        "kernel": kernel if isinstance(kernel, str) else dataclasses.asdict(kernel),
         "final_loss_mean": float(losses[-1].mean()),
         "loadavg_at_measurement": loads,
         **_timings(seconds, cpu, population * updates),

@@ -3,9 +3,9 @@
 Each rule registers itself in :mod:`jaxrnn.rules.registry` so configs can name it.
 """
 
-from jaxrnn._checks import check_range
+from jaxrnn._checks import check_choice, check_range
 from jaxrnn.rules.base import LearningRule
-from jaxrnn.rules.bptt import BPTTHParams, BPTTState, bptt
+from jaxrnn.rules.bptt import KERNELS, BPTTHParams, BPTTState, bptt
 from jaxrnn.rules.full_force import FullForceHParams, FullForceState, full_force  # registers "full_force"
 from jaxrnn.rules.ga import GAHParams, GAState, ga  # registers "ga"
 from jaxrnn.rules.registry import get_rule, register_rule, registered_rules, rule_fields
@@ -22,12 +22,13 @@ def _check_bptt(values):
         check_range("rule.max_grad_norm", values["max_grad_norm"], 0.0, low_open=True)
     check_range("rule.batch", values["batch"], 1, integer=True)
     check_range("rule.num_validation_trials", values["num_validation_trials"], 1, integer=True)
+    check_choice("rule.kernel", values["kernel"], KERNELS)
 
 
 register_rule(
     "bptt",
     bptt,
-    static={"batch", "trainable", "num_validation_trials", "shared_initial_state", "remat"},
+    static={"batch", "trainable", "num_validation_trials", "shared_initial_state", "remat", "kernel"},
     hparams_cls=BPTTHParams,
     defaults={
         "batch": 500,
@@ -35,6 +36,7 @@ register_rule(
         "num_validation_trials": 2000,
         "shared_initial_state": True,
         "remat": False,
+        "kernel": "xla",
         "learning_rate": 5e-4,
         "init_state_scale": 0.3,
         "max_grad_norm": float("inf"),

@@ -38,8 +38,9 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
-from jaxrnn._checks import check_range, fail
+from jaxrnn._checks import check_choice, check_range, fail
 from jaxrnn.models.cells import CTRNN, init_params
+from jaxrnn.models.ctrnn_fused import FusedKernel, ctrnn_readout_fused
 from jaxrnn.models.heads import LinearReadout
 from jaxrnn.models.rollout import ctrnn_readout_trials, rollout, rollout_trials
 from jaxrnn.rules.base import LearningRule
@@ -111,15 +112,24 @@ def network_outputs(cell, readout, params: Any, x0: jax.Array, inputs: jax.Array
     return outputs, states
 
 
-def batch_outputs(cell, readout, params: Any, x0: jax.Array, inputs: jax.Array, *, remat: bool = False):
+def has_fast_path(cell, readout) -> bool:
+    """Whether ``(cell, readout)`` is a ``CTRNN`` (``output="state"``) with a ``LinearReadout``."""
+    return type(cell) is CTRNN and cell.output == "state" and type(readout) is LinearReadout
+
+
+def batch_outputs(cell, readout, params: Any, x0: jax.Array, inputs: jax.Array, *, remat: bool = False,
+                  kernel: FusedKernel | None = None):
     """Outputs ``[B, T, O]`` of ``B`` trials (``inputs[B, T, M]``) from states ``x0[B, N]``.
 
     The numbers of ``jax.vmap(network_outputs)`` up to float32 rounding, computed with the
     trial axis innermost; a ``CTRNN`` (``output="state"``) with a ``LinearReadout`` takes
     :func:`~jaxrnn.models.rollout.ctrnn_readout_trials` (hand-written backward pass, which
-    stores only the rates, so ``remat`` does not apply to it).
+    stores only the rates, so ``remat`` does not apply to it), or with ``kernel`` the fused
+    Pallas kernel :func:`~jaxrnn.models.ctrnn_fused.ctrnn_readout_fused`.
     """
-    if type(cell) is CTRNN and cell.output == "state" and type(readout) is LinearReadout:
+    if has_fast_path(cell, readout):
+        if kernel is not None:
+            return ctrnn_readout_fused(cell, params["cell"], params["readout"], x0, inputs, kernel=kernel)
         return ctrnn_readout_trials(cell, params["cell"], params["readout"], x0, inputs)
     head = lambda h: readout.apply(params["readout"], h)  # noqa: E731
     return rollout_trials(cell, params["cell"], x0, inputs, readout=head, remat=remat)
@@ -151,6 +161,7 @@ def bptt(
     shared_initial_state: bool = True,
     remat: bool = False,
     trials_per_chunk: int | None = None,
+    kernel: str | FusedKernel = "xla",
 ) -> LearningRule:
     """Build the BPTT rule for ``cell`` on supervised ``task``.
 
@@ -174,6 +185,14 @@ def bptt(
         :func:`default_trials_per_chunk` (125 for the study's batch of 500), which on a
         2-core CPU was fastest for populations of ~64 and ~10% slower than one chunk for 16;
         ``trials_per_chunk=batch`` turns chunking off.
+      kernel: how a ``CTRNN`` (``output="state"``) with a ``LinearReadout`` runs its time
+        loop: ``"xla"`` (default; a ``lax.scan`` with the hand-written backward pass of
+        :func:`~jaxrnn.models.rollout.ctrnn_readout_trials`) or ``"pallas"`` (one fused kernel
+        per tile of trials, :mod:`jaxrnn.models.ctrnn_fused`; for GPUs, interpreted — slowly
+        — elsewhere), or a :class:`~jaxrnn.models.ctrnn_fused.FusedKernel` with its tile
+        settings. Same numbers up to float32 rounding (and TF32 products on GPUs, as XLA's).
+        ``"xla"`` stays the default until the fused kernel's GPU speed is measured
+        (``benchmarks/gpu.py --jobs bptt_fused``).
 
     Returns:
       The :class:`~jaxrnn.rules.base.LearningRule` bundle.
@@ -188,6 +207,7 @@ def bptt(
         fail("rule.trials_per_chunk", trials_per_chunk, f"a divisor of batch = {batch}: {divisors}")
     num_chunks = batch // trials_per_chunk
     readout = readout if readout is not None else LinearReadout(task.output_size, scale=0.1)
+    fused = fused_kernel(kernel, cell, readout)
     hidden = cell.hidden
     names = _param_names(cell, readout, task.input_size)
     if trainable is not None:
@@ -213,7 +233,7 @@ def bptt(
         return jnp.broadcast_to(x0, (n, hidden))
 
     def chunk_loss(params, trials, x0):
-        return task.loss(batch_outputs(cell, readout, params, x0, trials.inputs, remat=remat), trials)
+        return task.loss(batch_outputs(cell, readout, params, x0, trials.inputs, remat=remat, kernel=fused), trials)
 
     def loss_and_grads(params, mask, trials, x0):
         """Mean loss over the batch and its gradient, summed chunk by chunk."""
@@ -250,7 +270,7 @@ def bptt(
         key_trials, key_x0 = jax.random.split(key)
         trials = task.validation_trials(key_trials, hp.task, num_validation_trials)
         x0 = initial_states(key_x0, hp, num_validation_trials)
-        outputs = batch_outputs(cell, readout, state.params, x0, trials.inputs)
+        outputs = batch_outputs(cell, readout, state.params, x0, trials.inputs, kernel=fused)
         return {
             "accuracy": jnp.mean(task.accuracy(outputs, trials)),
             "loss": task.loss(outputs, trials),
@@ -271,6 +291,29 @@ def bptt(
         default_hparams=default_hparams,
         name="bptt",
     )
+
+
+KERNELS = ("xla", "pallas")
+
+
+def fused_kernel(kernel: str | FusedKernel, cell, readout) -> FusedKernel | None:
+    """The fused kernel's settings for ``rule.kernel`` (``None`` for the XLA path).
+
+    Raises ``ValueError`` for an unknown name, or for ``"pallas"`` with a cell and read-out the
+    kernel does not run.
+    """
+    if isinstance(kernel, FusedKernel):
+        fused = kernel
+    else:
+        check_choice("rule.kernel", kernel, KERNELS)
+        fused = FusedKernel() if kernel == "pallas" else None
+    if fused is not None and not has_fast_path(cell, readout):
+        fail(
+            "rule.kernel", kernel if isinstance(kernel, str) else "pallas", "'xla' for this model",
+            f"the fused kernel runs only a CTRNN with output 'state' and a linear read-out; got {cell!r} "
+            f"and {readout!r}",
+        )
+    return fused
 
 
 def _param_names(cell, readout, input_size: int) -> list[str]:
