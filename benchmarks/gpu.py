@@ -230,7 +230,7 @@ def plan(job: str, quick: bool) -> list[tuple[str, dict, float]]:
                        ("bptt", dict(population=64, updates=4, repeats=2, member_block=None, kernel="pallas"), 60),
                        *[("bptt", dict(population=1920, updates=2, repeats=2, member_block=block, trials_per_chunk=500,
                                        kernel=dict(block_trials=tile, num_warps=warps)), 90)
-                         for block, tile, warps in ((480, 64, 4), (240, 64, 4), (480, 128, 8), (480, 32, 2))]],
+                         for block, tile, warps in ((480, 32, 4), (480, 64, 8), (480, 64, 4), (240, 32, 4))]],
     }[job]
 
 
