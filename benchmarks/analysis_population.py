@@ -156,7 +156,7 @@ def study_fixed_points(W_rec, W_in, b, starts):
 # ---------------------------------------------------------------- SVCCA
 def cca_core_similarity(acts1, acts2, epsilon=1e-10):
     """google/svcca ``cca_core.get_cca_similarity`` (NumPy port; neurons × datapoints inputs)."""
-    numx, numy = acts1.shape[0], acts2.shape[0]
+    numx = acts1.shape[0]
     covariance = np.cov(acts1, acts2)
     sxx, sxy = covariance[:numx, :numx], covariance[:numx, numx:]
     syx, syy = covariance[numx:, :numx], covariance[numx:, numx:]

@@ -6,7 +6,7 @@ loss on the first and last outputs, only W_rec trained, Adam (lr 5e-4).
 
 - JAX: the library's own rule, ``jaxrnn.rules.bptt(jaxrnn.models.CTRNN(50), task,
   batch=500)`` with its defaults, run the way the population runner runs it:
-  ``jaxrnn.population.runner.population_map(rule.update, default_member_block(), mesh)`` over
+  ``jaxrnn.population.mapping.population_map(rule.update, default_member_block(), mesh)`` over
   stacked states / keys / hyper-parameters (on CPU: ``lax.map`` over blocks of 16 vmapped
   members on each device, the population sharded over ``--cpu-devices`` XLA CPU devices;
   on an accelerator one ``jax.vmap``), inside a ``jax.lax.scan`` over ``--updates`` updates, all under one ``jax.jit`` (states
@@ -114,7 +114,7 @@ def jax_worker(population: int, batch: int, steps: int, updates: int, repeats: i
     init_keys, train_keys = jax.vmap(lambda k: jax.random.split(k))(jax.random.split(jax.random.PRNGKey(0), population)).swapaxes(0, 1)
     states = jax.jit(jax.vmap(rule.init))(init_keys, hparams)
 
-    from jaxrnn.population.runner import default_member_block, population_map
+    from jaxrnn.population.mapping import default_member_block, population_map
     from jaxrnn.population.sharding import population_mesh, shard
 
     if member_block == "auto":

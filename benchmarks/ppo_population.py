@@ -55,7 +55,7 @@ member = population.from_dict(raw).members()[0]
 rule, task = build_rule(member.task, member.model, member.rule)
 hp = member_hparams(rule, member.task, member.model, member.rule)
 
-from jaxrnn.population.runner import default_member_block, population_map
+from jaxrnn.population.mapping import default_member_block, population_map
 from jaxrnn.population.sharding import population_mesh
 mesh = population_mesh() if jax.device_count() > 1 else None
 update = population_map(rule.update, default_member_block(), mesh)  # as the runner's make_chunk builds it

@@ -27,7 +27,7 @@ def use_cpu_devices(requested: int | None) -> int | None:
     """Split the host CPU into ``requested`` XLA devices (default: one per core) before JAX starts.
 
     The runner shards a population over all devices and each device trains its own members
-    (:func:`jaxrnn.population.runner.population_map`), so one CPU device per core puts every
+    (:func:`jaxrnn.population.mapping.population_map`), so one CPU device per core puts every
     core to work (population BPTT at P = 64 on the 2-core CPU: 13.7 → 25.8 network-updates/s,
     ``benchmarks/results/bptt_population-cpu.json``). Only the CPU platform's device count
     changes; on a GPU/TPU machine the accelerator stays the default device. Left alone when

@@ -28,14 +28,11 @@ def test_noise_coherence_context_and_targets(name, channels):
     assert np.abs(mean).max() <= 0.1857 + 5 * 0.7 / np.sqrt(60)
     label = trials.targets[:, -1, 0]
     assert set(np.unique(label)) == {-1.0, 1.0}
-    if name == "rdm":
-        cued = 0 * label.astype(int)
-    else:
+    if name != "rdm":
         cue = inputs[..., channels:]
         np.testing.assert_array_equal(cue.sum(-1), 1.0)  # one-hot on every step
         assert set(np.unique(cue)) == {0.0, 1.0}
         np.testing.assert_array_equal(cue.std(axis=1), 0.0)  # constant over the trial
-        cued = cue[:, 0].argmax(-1)
     # target = sign of the cued channel's mean, checked noise-free
     task0, params0 = jaxrnn.make(name, noise_std=0.0, num_steps=60)
     clean = jax.device_get(task0.sample(jax.random.PRNGKey(1), params0, 2000))

@@ -75,12 +75,12 @@ def test_diverging_member_is_flagged_frozen_and_isolated():
 
 def test_member_blocks_equal_one_vmap_and_keep_divergence_isolated(monkeypatch):
     """On one CPU device members run in blocks (lax.map over vmapped blocks); numbers must not move."""
-    from jaxrnn.population import runner
+    from jaxrnn.population import mapping
 
     config = _config({"learning_rate": [1e-3, 1e30]}, seeds=(0, 1, 2, 3))  # 8 members, 4 diverge
-    monkeypatch.setattr(runner, "CPU_MEMBER_BLOCK", None)
+    monkeypatch.setattr(mapping, "CPU_MEMBER_BLOCK", None)
     whole = population.run(config, quiet=True)
-    monkeypatch.setattr(runner, "CPU_MEMBER_BLOCK", 3)  # blocks 3 + 3 + remainder 2
+    monkeypatch.setattr(mapping, "CPU_MEMBER_BLOCK", 3)  # blocks 3 + 3 + remainder 2
     blocked = population.run(config, quiet=True)
     np.testing.assert_array_equal(blocked.diverged.values, whole.diverged.values)
     assert blocked.diverged.values.tolist() == [False] * 4 + [True] * 4

@@ -234,7 +234,7 @@ def test_population_map_runs_blocks_on_each_device_and_equals_vmap():
     """Two CPU devices, 7 members each in blocks of 3 + 3 + 1: the numbers of one jax.vmap."""
     code = textwrap.dedent("""
         import jax, jax.numpy as jnp, numpy as np
-        from jaxrnn.population.runner import population_map
+        from jaxrnn.population.mapping import population_map
         from jaxrnn.population.sharding import population_mesh, shard
         assert jax.device_count() == 2
 

@@ -77,7 +77,7 @@ def bytes_per_member(members: Sequence[Member], run: RunConfig, rule_overrides: 
     """XLA's memory estimate of the compiled chunk for one member of this group.
 
     The planner multiplies it by the slice size. Where members run in blocks
-    (:func:`~jaxrnn.population.runner.default_member_block`: on CPU devices), temporaries are
+    (:func:`~jaxrnn.population.mapping.default_member_block`: on CPU devices), temporaries are
     live for one block at a time, so the product is an upper bound and a slice may be smaller
     than it needs to be — never larger than the budget allows.
     """

@@ -77,7 +77,6 @@ from jaxrnn.rules.controller import (
     gradient_step,
     init_controller,
     initial_carry,
-    is_tracking,
     plant_rollouts,
     sample_episodes,
     select_tree,
