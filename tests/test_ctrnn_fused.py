@@ -147,6 +147,8 @@ def test_kernel_choice_errors():
         bptt(CTRNN(4), task, kernel="cuda")
     with pytest.raises(ValueError, match=r"rule\.kernel = 'pallas' is not allowed: must be 'xla' for this model"):
         bptt(VanillaRNN(4), task, kernel="pallas")
+    with pytest.warns(UserWarning, match="Pallas interpreter"):
+        bptt(CTRNN(4), task, kernel="pallas")
     with pytest.raises(ValueError, match=r"kernel\.block_trials = 48 is not allowed: must be a power of two"):
         FusedKernel(block_trials=48)
     with pytest.raises(ValueError, match=r"kernel\.precision = 'tf32' is not allowed"):

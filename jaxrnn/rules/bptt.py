@@ -31,6 +31,7 @@ Configuration tiers:
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import jax
@@ -299,19 +300,32 @@ KERNELS = ("xla", "pallas")
 def fused_kernel(kernel: str | FusedKernel, cell, readout) -> FusedKernel | None:
     """The fused kernel's settings for ``rule.kernel`` (``None`` for the XLA path).
 
-    Raises ``ValueError`` for an unknown name, or for ``"pallas"`` with a cell and read-out the
-    kernel does not run.
+    Raises ``ValueError`` for an unknown name, for ``"pallas"`` with a cell and read-out the
+    kernel does not run, or on a TPU (the kernel is written for Pallas' Triton backend). On a
+    CPU backend ``"pallas"`` runs the Pallas interpreter, orders of magnitude slower than
+    ``"xla"``, and says so with a ``UserWarning`` (a ``FusedKernel`` passed explicitly, as the
+    tests do, is taken as meant).
     """
     if isinstance(kernel, FusedKernel):
         fused = kernel
     else:
         check_choice("rule.kernel", kernel, KERNELS)
         fused = FusedKernel() if kernel == "pallas" else None
-    if fused is not None and not has_fast_path(cell, readout):
+    if fused is None:
+        return None
+    if not has_fast_path(cell, readout):
         fail(
-            "rule.kernel", kernel if isinstance(kernel, str) else "pallas", "'xla' for this model",
+            "rule.kernel", "pallas", "'xla' for this model",
             f"the fused kernel runs only a CTRNN with output 'state' and a linear read-out; got {cell!r} "
             f"and {readout!r}",
+        )
+    backend = jax.default_backend()
+    if backend == "tpu" and not fused.interpreted():
+        fail("rule.kernel", "pallas", "'xla' on a TPU", "the fused kernel is written for Pallas' Triton (GPU) backend")
+    if backend == "cpu" and isinstance(kernel, str):
+        warnings.warn(
+            "rule.kernel = 'pallas' on the CPU runs the Pallas interpreter (for tests; far slower than 'xla')",
+            stacklevel=3,
         )
     return fused
 
