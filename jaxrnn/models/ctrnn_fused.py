@@ -19,9 +19,10 @@ Backward (a ``jax.custom_vjp``; ``λ_t = ∂L/∂x_t``, ``r_t = f(x_{t−1})`` s
     ∂L/∂x_0 = λ_0 (the λ left after step 0),
 
 with ``f'`` read off the stored rate as in ``rollout._DERIVATIVE_FROM_RATE``. Each program
-returns its tile's weight-gradient sums; the tiles are added afterwards. Gradients for
-``W_out``, ``b_out`` or the inputs are not formed by the kernel: when any of them is asked
-for, the whole call takes the XLA path instead (same numbers up to float32 rounding).
+returns its tile's weight-gradient sums; the tiles are added afterwards (``∂L/∂b_out`` is the
+sum of the read-out cotangents). Gradients for ``W_out`` or the inputs are not formed by the
+kernel: when either is asked for, the whole call takes the XLA path instead (same numbers up to
+float32 rounding).
 
 Layout and padding: the hidden size is padded to a power of two ``≥ 16`` (zero weights, so the
 padded units stay at zero and never reach a real one), the batch to a multiple of
