@@ -55,7 +55,12 @@ from jax.experimental import pallas as pl
 
 from jaxrnn._checks import check_choice, check_range, fail
 from jaxrnn.models.cells import ACTIVATIONS, CTRNN
-from jaxrnn.models.rollout import _DERIVATIVE_FROM_RATE, _ctrnn_readout_bwd, _ctrnn_readout_fwd
+from jaxrnn.models.rollout import (
+    _DERIVATIVE_FROM_RATE,
+    _ctrnn_readout_bwd,
+    _ctrnn_readout_fwd,
+    ctrnn_readout_weights,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -130,18 +135,8 @@ def ctrnn_readout_fused(
     Returns:
       ``[B, T, O]``: the read-out of the state after every step.
     """
-    if type(cell) is not CTRNN or cell.output != "state":
-        raise ValueError(
-            f"ctrnn_readout_fused needs a CTRNN with output='state', got {cell!r} "
-            "(use rollout_trials for other cells)"
-        )
-    p, q = params["params"], readout_params["params"]
-    dtype = carry0.dtype
-    bias = p["b"] if cell.use_bias else jax.lax.stop_gradient(jnp.zeros((cell.hidden,), dtype))
-    w_out = q["W_out"]
-    b_out = q["b_out"] if "b_out" in q else jax.lax.stop_gradient(jnp.zeros((w_out.shape[0],), dtype))
-    spec = (float(cell.alpha), cell.activation, kernel)
-    ys = _fused_readout(spec, p["W_rec"], p["W_in"], bias, w_out, b_out, carry0.T, xs)
+    weights = ctrnn_readout_weights("ctrnn_readout_fused", cell, params, readout_params, carry0.dtype)
+    ys = _fused_readout((float(cell.alpha), cell.activation, kernel), *weights, carry0.T, xs)
     return jnp.moveaxis(ys, -1, 0)
 
 

@@ -140,20 +140,26 @@ def ctrnn_readout_trials(
     Returns:
       ``[B, T, O]``: the read-out of the state after every step.
     """
+    weights = ctrnn_readout_weights("ctrnn_readout_trials", cell, params, readout_params, carry0.dtype)
+    ys = _ctrnn_readout((float(cell.alpha), cell.activation), *weights, carry0.T, xs)
+    return jnp.moveaxis(ys, -1, 0)
+
+
+def ctrnn_readout_weights(caller: str, cell: CTRNN, params: Any, readout_params: Any, dtype) -> tuple:
+    """``(W_rec, W_in, b, W_out, b_out)`` of a CTRNN (``output="state"``) and its linear read-out.
+
+    Absent biases enter as zeros under ``stop_gradient``, so no gradient is formed for them.
+    Raises ``ValueError`` (naming ``caller``) for another cell.
+    """
     if type(cell) is not CTRNN or cell.output != "state":
         raise ValueError(
-            f"ctrnn_readout_trials needs a CTRNN with output='state', got {cell!r} "
-            "(use rollout_trials for other cells)"
+            f"{caller} needs a CTRNN with output='state', got {cell!r} (use rollout_trials for other cells)"
         )
     p, q = params["params"], readout_params["params"]
-    dtype = carry0.dtype
-    # absent biases enter as constants, so no gradient is formed for them
     bias = p["b"] if cell.use_bias else jax.lax.stop_gradient(jnp.zeros((cell.hidden,), dtype))
     w_out = q["W_out"]
     b_out = q["b_out"] if "b_out" in q else jax.lax.stop_gradient(jnp.zeros((w_out.shape[0],), dtype))
-    spec = (float(cell.alpha), cell.activation)
-    ys = _ctrnn_readout(spec, p["W_rec"], p["W_in"], bias, w_out, b_out, carry0.T, xs)
-    return jnp.moveaxis(ys, -1, 0)
+    return p["W_rec"], p["W_in"], bias, w_out, b_out
 
 
 def _ctrnn_forward(spec, w_rec, w_in, bias, w_out, b_out, x0, xs, keep_states):
