@@ -14,7 +14,7 @@ from jaxrnn import population
 from jaxrnn.models import VanillaRNN
 from jaxrnn.population.builders import build_rule, member_hparams
 from jaxrnn.rules import ppo
-from jaxrnn.models.actor_critic import ActorCritic, gaussian_entropy, gaussian_log_prob
+from jaxrnn.models.actor_critic import ActorCritic, _orthogonal, gaussian_entropy, gaussian_log_prob
 from jaxrnn.rules.ppo import Segment, gae, normalize_advantages, ppo_loss, segment_loss
 
 
@@ -99,6 +99,21 @@ def test_ppo_loss_matches_numpy_minibatch():
     _, aux = ppo_loss(log_probs, 0.0, f(values), old_log_probs, f(old_values), advantages, f(returns),
                       eps, vf, ent, clip_value_loss=False)
     np.testing.assert_allclose(aux["value_loss"], 0.5 * np.mean((values - returns) ** 2), rtol=1e-5)
+
+
+@pytest.mark.parametrize("shape", [(64, 3), (3, 64), (64, 64), (1, 64), (16, 40)])
+def test_orthogonal_init_equals_jax_and_runs_no_lapack_under_vmap(shape):
+    """The Householder initializer gives jax.nn.initializers.orthogonal's matrices, and a vmapped
+    population init has no LAPACK call (whose batched CPU kernel can deadlock XLA's pool)."""
+    keys = jax.random.split(jax.random.PRNGKey(0), 4)
+    ours = jax.vmap(lambda k: _orthogonal(1.5)(k, shape))(keys)
+    theirs = jax.vmap(lambda k: jax.nn.initializers.orthogonal(1.5)(k, shape))(keys)
+    np.testing.assert_allclose(ours, theirs, atol=2e-5)
+    small = min(shape)
+    gram = jnp.einsum("pij,pkj->pik", ours, ours) if shape[0] == small else jnp.einsum("pji,pjk->pik", ours, ours)
+    np.testing.assert_allclose(gram, 2.25 * np.broadcast_to(np.eye(small), gram.shape), atol=2e-5)
+    text = jax.jit(jax.vmap(lambda k: _orthogonal(1.5)(k, shape))).lower(keys).as_text()
+    assert "lapack" not in text and "custom_call" not in text
 
 
 def test_sequence_resets_the_carry_at_episode_starts():

@@ -59,7 +59,54 @@ def gaussian_entropy(log_std: jax.Array) -> jax.Array:
 
 
 def _orthogonal(gain: float):
-    return jax.nn.initializers.orthogonal(scale=gain)
+    """``jax.nn.initializers.orthogonal(gain)`` for 2-D shapes, its QR done by Householder
+    reflections in plain JAX ops rather than by LAPACK.
+
+    Same draw (``normal(key, (max(r, c), min(r, c)))``) and the same ``Q`` (a QR with a positive
+    diagonal of ``R`` is unique), so the same numbers up to float32 rounding. Why: under the
+    population runner's ``vmap`` the LAPACK QR becomes a batched custom call whose jaxlib kernel
+    fans its batch out on XLA:CPU's intra-op thread pool and blocks until it is done; two such
+    calls running at once (the actor's and the critic's layers) on a 2-thread pool each hold a
+    thread waiting for the other, forever. Seen in about 1 of 7 runs of ``tests/test_ppo.py`` on
+    the 2-core CPU (jaxlib 0.10.2; both pool threads parked in ``ParallelBatchMap`` →
+    ``BlockingCounter::Wait`` under ``lapack_sgeqrf_ffi``).
+    """
+
+    def init(key: jax.Array, shape: tuple[int, ...], dtype=jnp.float32) -> jax.Array:
+        if len(shape) != 2:
+            raise ValueError(f"orthogonal init needs a 2-D shape, got {shape}")
+        rows, cols = shape
+        z = jax.random.normal(key, (max(rows, cols), min(rows, cols)), dtype)
+        q = householder_q(z)
+        return jnp.asarray(gain, dtype) * (q.T if rows < cols else q)
+
+    return init
+
+
+def householder_q(a: jax.Array) -> jax.Array:
+    """The ``Q [m, n]`` of ``a = Q R`` (``a [m, n]``, ``m ≥ n``) with ``diag R ≥ 0``.
+
+    ``n`` Householder reflections ``H_k = I − 2 v vᵀ / vᵀv`` that zero column ``k`` below the
+    diagonal (``Q = H_1 ⋯ H_n``, first ``n`` columns), then each column's sign flipped where
+    ``R_kk < 0``, as ``jax.random.orthogonal`` does. Products at full float32 precision.
+    """
+    m, n = a.shape
+    rows = jnp.arange(m)
+    highest = jax.lax.Precision.HIGHEST
+
+    def reflect(k, carry):
+        r, q = carry
+        x = jnp.where(rows >= k, r[:, k], 0.0)
+        alpha = -jnp.where(r[k, k] >= 0, 1.0, -1.0) * jnp.sqrt(jnp.sum(x * x))
+        v = x.at[k].add(-alpha)
+        vv = jnp.dot(v, v, precision=highest)
+        scale = jnp.where(vv > 0, 2.0 / jnp.where(vv > 0, vv, 1.0), 0.0)
+        r = r - scale * jnp.outer(v, jnp.dot(v, r, precision=highest))
+        q = q - scale * jnp.outer(jnp.dot(q, v, precision=highest), v)
+        return r, q
+
+    r, q = jax.lax.fori_loop(0, n, reflect, (a, jnp.eye(m, dtype=a.dtype)))
+    return q[:, :n] * jnp.sign(jnp.diagonal(r))[None, :]
 
 
 class _MLPTrunk(nn.Module):
