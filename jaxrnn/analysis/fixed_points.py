@@ -69,6 +69,7 @@ from jaxrnn.analysis.fixed_point_inputs import probe_inputs, sample_states  # re
 from jaxrnn.analysis.fixed_point_solvers import RateMap  # re-exported: the structure hook's return type
 from jaxrnn.analysis.linearize import spectrum
 from jaxrnn.analysis.precision import full_precision
+from jaxrnn.lapack_guard import after
 
 __all__ = ["FixedPoints", "RateMap", "find_fixed_points", "find_fixed_points_population", "probe_inputs", "sample_states",
            "speed"]
@@ -361,7 +362,10 @@ def _classify(map_fn, problems, batched, x0, x, tol, unique_tol, outlier_scale, 
     x_safe = jnp.where(finite[..., None], x, x0)
     jacobian = lambda problem, xi: jax.jacfwd(lambda z: map_fn(problem, z))(xi).astype(x0.dtype)  # noqa: E731
     if eigvals_of == "all":
-        eigvals = spectrum(jax.vmap(jax.vmap(jacobian, in_axes=(None, 0)), in_axes=(in_problem, 0))(problems, x_safe))
+        jacobians = jax.vmap(jax.vmap(jacobian, in_axes=(None, 0)), in_axes=(in_problem, 0))(problems, x_safe)
+        # After the solver even when J does not depend on x (a linear map): unordered batched
+        # LAPACK calls can deadlock XLA:CPU (jaxrnn.lapack_guard).
+        eigvals = spectrum(after(jacobians, x))
     else:
         eigvals = _spectra_of_rows(jacobian, problems, batched, x_safe, valid)
     eigvals = jnp.where(finite[..., None], eigvals, jnp.nan)

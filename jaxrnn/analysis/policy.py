@@ -68,6 +68,7 @@ from jaxrnn._checks import check_range, fail
 from jaxrnn.analysis.fixed_points import FixedPoints, find_fixed_points, sample_states
 from jaxrnn.analysis.linearize import spectrum, timescales
 from jaxrnn.analysis.stats import mean_interval
+from jaxrnn.lapack_guard import after, ordered_map
 from jaxrnn.tasks.pendulum import PendulumState, angle_normalize
 
 GOAL_ANGLE = 0.0
@@ -352,24 +353,28 @@ def analyze_agent(net, env, params, key: jax.Array, env_params, *, num_episodes:
     step = recurrence(net, params)
     fit = pca(hidden)
 
-    def fixed_points(angle, key_fp):
+    def fixed_points(angle, key_fp, previous):
         o = observe(env, angle)
         location, count = angle_location(hidden, theta, angle, radius)
         relaxed = jax.lax.fori_loop(0, relax_steps, lambda _, h: step(h, o), net.initial_carry())
         reference = jnp.where(count > 0, location, relaxed)
         x0 = jnp.concatenate([relaxed[None], reference[None], sample_states(key_fp, hidden, num_starts - 2)])
-        return observation_fixed_points(net, env, params, angle, x0, **(fp_options or {})), reference, location, count
+        fps = observation_fixed_points(net, env, params, angle, after(x0, previous), **(fp_options or {}))
+        return fps, reference, location, count
 
+    # The batched linear algebra below (PCA and ring SVDs, two LM searches with their spectra,
+    # the trajectory spectra) runs one stage after another: unordered, two of them can deadlock
+    # XLA:CPU's thread pool (jaxrnn.lapack_guard).
     key_goal, key_hang = jax.random.split(key_starts)
-    goal_fps, goal_ref, goal_location, goal_visits = fixed_points(GOAL_ANGLE, key_goal)
-    hang_fps, hang_ref, hanging_location, hanging_visits = fixed_points(HANGING_ANGLE, key_hang)
+    goal_fps, goal_ref, goal_location, goal_visits = fixed_points(GOAL_ANGLE, key_goal, fit)
+    hang_fps, hang_ref, hanging_location, hanging_visits = fixed_points(HANGING_ANGLE, key_hang, goal_fps)
     goal_fp = nearest_fixed_point(goal_fps, goal_ref, stable=True)
-    tau, _ = trajectory_timescales(step, ro.hidden_prev.reshape(hidden.shape)[::tau_stride],
+    tau, _ = trajectory_timescales(step, after(ro.hidden_prev.reshape(hidden.shape)[::tau_stride], hang_fps),
                                    ro.obs.reshape(-1, ro.obs.shape[-1])[::tau_stride], top=top,
                                    confidence=confidence, unstable_tau=unstable_tau, zero_input=zero_input,
                                    distinct_pairs=distinct_pairs)
     return AgentGeometry(
-        episode_return=jnp.mean(ro.episode_return), ring=ring_score(hidden, theta),
+        episode_return=jnp.mean(ro.episode_return), ring=ring_score(after(hidden, tau), theta),
         goal_location=goal_location, goal_visits=goal_visits, hanging_location=hanging_location,
         hanging_visits=hanging_visits, goal_fps=goal_fps, hanging_fps=hang_fps, goal_fp=goal_fp,
         hanging_fp=nearest_fixed_point(hang_fps, hang_ref), fp_goal_distance=jnp.linalg.norm(goal_fp.x - goal_location),
@@ -380,13 +385,13 @@ def analyze_population(net, env, params: Any, keys: jax.Array, env_params, *, sn
                        **options: Any) -> AgentGeometry:
     """:func:`analyze_agent` over members × snapshots: ``params`` leaves ``[P, S, ...]``, ``keys[P]``.
 
-    Members are vmapped; snapshots run through ``jax.lax.map`` in batches of ``snapshot_batch``
+    Members are vmapped; snapshots run through ``lapack_guard.ordered_map`` in batches of ``snapshot_batch``
     (all at once by default) to bound memory. Every member uses its own key at every snapshot.
     """
     analyze = functools.partial(analyze_agent, net, env, env_params=env_params, **options)
 
     def member(member_params, key):
-        return jax.lax.map(lambda p: analyze(p, key), member_params, batch_size=snapshot_batch)
+        return ordered_map(lambda p: analyze(p, key), member_params, batch_size=snapshot_batch)
 
     return jax.jit(jax.vmap(member))(params, keys)
 

@@ -31,6 +31,7 @@ import numpy as np
 from jaxrnn._checks import check_range, fail
 from jaxrnn.analysis.precision import full_precision
 from jaxrnn.analysis.similarity import EPSILON
+from jaxrnn.lapack_guard import ordered_map
 
 
 @functools.partial(jax.jit, static_argnames=("variance",))
@@ -66,7 +67,7 @@ def _distances(U, s, kept, rows, cols, epsilon, k_max, batch_size):
         n = jnp.minimum(count[i], count[j])
         return jnp.where(n > 0, 1.0 - jnp.sum(rho) / jnp.maximum(n, 1), 1.0)
 
-    return jax.lax.map(pair, jnp.stack([rows, cols], axis=-1), batch_size=batch_size)
+    return ordered_map(pair, jnp.stack([rows, cols], axis=-1), batch_size=batch_size)
 
 
 def svcca_distances(Xs: jax.Array, variance: float = 0.95, epsilon: float = EPSILON, *,

@@ -42,6 +42,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxrnn._checks import check_choice, check_range, fail
+from jaxrnn.lapack_guard import after, ordered_map
 
 EPSILON = 1e-10
 
@@ -124,12 +125,14 @@ def cca_correlations(
     b_max = jnp.max(jnp.abs(s_bb))
     a_max_safe = jnp.where(a_max > 0, a_max, 1.0)
     b_max_safe = jnp.where(b_max > 0, b_max, 1.0)
-    s_aa = s_aa / a_max_safe
-    s_bb = s_bb / b_max_safe
+    # after(): the two eighs below run after both SVDs of svcca and one after the other (lapack_guard).
+    s_bb = after(s_bb / b_max_safe, A, B)
+    s_aa = after(s_aa / a_max_safe, s_bb)
     s_ab = s_ab / jnp.sqrt(a_max_safe * b_max_safe)
     keep_a = keep_a & (jnp.abs(jnp.diagonal(s_aa)) >= epsilon)
     keep_b = keep_b & (jnp.abs(jnp.diagonal(s_bb)) >= epsilon)
-    M = _inv_sqrt_masked(s_aa, keep_a, epsilon) @ s_ab @ _inv_sqrt_masked(s_bb, keep_b, epsilon)
+    inv_a = _inv_sqrt_masked(s_aa, keep_a, epsilon)
+    M = inv_a @ s_ab @ _inv_sqrt_masked(after(s_bb, inv_a), keep_b, epsilon)
     rho = jnp.abs(jnp.linalg.svd(M, compute_uv=False))
     count = jnp.minimum(jnp.sum(keep_a), jnp.sum(keep_b))
     return rho, count
@@ -167,7 +170,7 @@ def svcca(
     X, Y = _check_pair(X, Y)
     _check_svcca_options(variance, epsilon, num_components)
     A, keep_a = svd_reduce(X, variance, num_components)
-    B, keep_b = svd_reduce(Y, variance, num_components)
+    B, keep_b = svd_reduce(after(Y, A), variance, num_components)  # one SVD at a time (lapack_guard)
     return _mean_cca_distance(A, keep_a, B, keep_b, epsilon)
 
 
@@ -218,7 +221,7 @@ def _pairwise_upper(prepare, compare, Xs, rows, cols, batch_size):
     prepared = jax.vmap(prepare)(Xs)
     take = lambda tree, i: jax.tree_util.tree_map(lambda leaf: leaf[i], tree)  # noqa: E731
     pairs = jnp.stack([rows, cols], axis=-1)
-    return jax.lax.map(lambda ij: compare(take(prepared, ij[0]), take(prepared, ij[1])), pairs,
+    return ordered_map(lambda ij: compare(take(prepared, ij[0]), take(prepared, ij[1])), pairs,
                        batch_size=batch_size)
 
 
