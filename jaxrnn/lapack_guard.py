@@ -203,9 +203,12 @@ def ordered_map(fn: Callable, xs: Any, batch_size: int | None = None) -> Any:
     Here the leading axis is padded to a multiple of ``batch_size`` with copies of element 0
     (valid input, so no NaN or error paths), mapped as one loop, and the padding dropped.
     """
+    if batch_size is None:
+        return jax.lax.map(fn, xs)
     n = jax.tree.leaves(xs)[0].shape[0]
-    if batch_size is None or batch_size >= n or n % batch_size == 0:
-        return jax.lax.map(fn, xs, batch_size=None if batch_size is None or batch_size >= n else batch_size)
+    batch_size = max(1, min(int(batch_size), n))
+    if n % batch_size == 0:  # also n < batch_size: one vmapped batch, as lax.map
+        return jax.lax.map(fn, xs, batch_size=batch_size)
     import jax.numpy as jnp
 
     pad = -n % batch_size
