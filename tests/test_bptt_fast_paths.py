@@ -7,32 +7,17 @@ import numpy as np
 import pytest
 
 import jaxrnn
-from jaxrnn.models import CTRNN, LinearReadout, VanillaRNN, init_params, rollout
+from ctrnn_setup import setup
+from jaxrnn.models import CTRNN, LinearReadout, VanillaRNN, rollout
 from jaxrnn.models.rollout import ctrnn_readout_trials, rollout_trials
 from jaxrnn.rules import bptt
 from jaxrnn.rules.bptt import default_trials_per_chunk
 
 
-def _perturbed(params, key, scale=0.1):
-    """Non-trivial values for every leaf (biases start at zero)."""
-    leaves, tree = jax.tree.flatten(params)
-    keys = jax.random.split(key, len(leaves))
-    return jax.tree.unflatten(tree, [p + scale * jax.random.normal(k, p.shape) for p, k in zip(leaves, keys)])
-
-
-def _setup(cell, readout, batch=5, steps=20, inputs=3):
-    key = jax.random.PRNGKey(0)
-    params = _perturbed(init_params(cell, key, inputs, 1.3), jax.random.PRNGKey(1))
-    readout_params = _perturbed(readout.init(key, jnp.zeros(cell.hidden)), jax.random.PRNGKey(2))
-    x0 = jax.random.normal(jax.random.PRNGKey(3), (batch, cell.hidden))
-    xs = jax.random.normal(jax.random.PRNGKey(4), (batch, steps, inputs))
-    return params, readout_params, x0, xs
-
-
 @pytest.mark.parametrize("cell", [CTRNN(6, activation="tanh"), VanillaRNN(6)], ids=["ctrnn", "vanilla"])
 def test_rollout_trials_equals_vmapped_rollout(cell):
     readout = LinearReadout(2)
-    params, readout_params, x0, xs = _setup(cell, readout)
+    params, readout_params, x0, xs = setup(cell, readout)
     _, hidden = jax.vmap(rollout, in_axes=(None, None, 0, 0))(cell, params, x0, xs)
     expected = jax.vmap(jax.vmap(lambda h: readout.apply(readout_params, h)))(hidden)
     head = lambda h: readout.apply(readout_params, h)  # noqa: E731
@@ -46,7 +31,7 @@ def test_rollout_trials_equals_vmapped_rollout(cell):
 def test_ctrnn_backward_pass_equals_autodiff(activation, biases):
     """Outputs and every gradient (weights, biases, initial state, inputs) against autodiff."""
     cell, readout = CTRNN(6, activation=activation, use_bias=biases[0]), LinearReadout(2, use_bias=biases[1])
-    args = _setup(cell, readout)
+    args = setup(cell, readout)
     weights = jnp.linspace(-1.0, 1.0, 5 * 20 * 2).reshape(5, 20, 2)
 
     def loss(fn):
@@ -64,7 +49,7 @@ def test_ctrnn_backward_pass_equals_autodiff(activation, biases):
 def test_ctrnn_backward_pass_under_vmap_with_frozen_weights():
     """A population (vmap) differentiating W_rec only, as the BPTT rule does."""
     cell, readout = CTRNN(6), LinearReadout(1)
-    params, readout_params, x0, xs = _setup(cell, readout)
+    params, readout_params, x0, xs = setup(cell, readout)
     population = jax.tree.map(lambda p: jnp.stack([p, 1.1 * p, 0.9 * p]), params)
 
     def grad_w_rec(fn):

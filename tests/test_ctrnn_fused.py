@@ -7,28 +7,14 @@ import numpy as np
 import pytest
 
 import jaxrnn
-from jaxrnn.models import CTRNN, LinearReadout, VanillaRNN, init_params
+from ctrnn_setup import setup
+from jaxrnn.models import CTRNN, LinearReadout, VanillaRNN
 from jaxrnn.models.ctrnn_fused import FusedKernel, ctrnn_readout_fused, padded_hidden
 from jaxrnn.models.rollout import rollout_trials
 from jaxrnn.population import from_dict
 from jaxrnn.rules import bptt
 
 KERNEL = FusedKernel(block_trials=16)
-
-
-def _perturbed(tree, key, scale=0.1):
-    leaves, structure = jax.tree.flatten(tree)
-    keys = jax.random.split(key, len(leaves))
-    return jax.tree.unflatten(structure, [p + scale * jax.random.normal(k, p.shape) for p, k in zip(leaves, keys)])
-
-
-def _setup(cell, readout, batch, steps, inputs):
-    key = jax.random.PRNGKey(0)
-    params = _perturbed(init_params(cell, key, inputs, 1.3), jax.random.PRNGKey(1))
-    readout_params = _perturbed(readout.init(key, jnp.zeros(cell.hidden)), jax.random.PRNGKey(2))
-    x0 = jax.random.normal(jax.random.PRNGKey(3), (batch, cell.hidden))
-    xs = jax.random.normal(jax.random.PRNGKey(4), (batch, steps, inputs))
-    return params, readout_params, x0, xs
 
 
 def _plain(cell, readout):
@@ -46,7 +32,7 @@ def test_fused_kernel_equals_autodiff_of_the_time_loop(activation, biases):
     with a hidden size that is padded (50 → 64) and a batch that is not a multiple of the tile."""
     cell = CTRNN(50, activation=activation, use_bias=biases[0])
     readout = LinearReadout(2, use_bias=biases[1])
-    args = _setup(cell, readout, batch=37, steps=11, inputs=3)
+    args = setup(cell, readout, batch=37, steps=11, inputs=3)
     weights = jnp.linspace(-1.0, 1.0, 37 * 11 * 2).reshape(37, 11, 2)
     fused = lambda p, q, x0, xs: ctrnn_readout_fused(cell, p, q, x0, xs, kernel=KERNEL)  # noqa: E731
     plain = _plain(cell, readout)
@@ -70,7 +56,7 @@ def test_fused_kernel_equals_autodiff_of_the_time_loop(activation, biases):
 def test_gradients_the_kernel_does_not_form_fall_back_to_xla():
     """Asking for W_out or the inputs' gradient takes the XLA path: still autodiff's numbers."""
     cell, readout = CTRNN(12), LinearReadout(2)
-    args = _setup(cell, readout, batch=5, steps=9, inputs=3)
+    args = setup(cell, readout, batch=5, steps=9, inputs=3)
     fused = lambda *a: jnp.sum(jnp.cos(ctrnn_readout_fused(cell, *a, kernel=KERNEL)))  # noqa: E731
     plain = lambda *a: jnp.sum(jnp.cos(_plain(cell, readout)(*a)))  # noqa: E731
     got = jax.grad(fused, argnums=(0, 1, 3))(*args)
@@ -82,7 +68,7 @@ def test_gradients_the_kernel_does_not_form_fall_back_to_xla():
 def test_fused_kernel_under_vmap_equals_member_by_member():
     """A population (vmap adds the member axis to the kernel's grid), W_rec gradients only."""
     cell, readout = CTRNN(20), LinearReadout(1)
-    params, readout_params, x0, xs = _setup(cell, readout, batch=20, steps=8, inputs=4)
+    params, readout_params, x0, xs = setup(cell, readout, batch=20, steps=8, inputs=4)
     population = jax.tree.map(lambda p: jnp.stack([p, 1.1 * p, 0.9 * p]), params)
     inputs = jnp.stack([xs, -xs, 0.5 * xs])
 
@@ -123,7 +109,7 @@ def test_fused_kernel_lowers_to_triton_for_cuda():
     (every primitive in the kernels has a Triton lowering; the tile grid carries the members)."""
     cell, readout = CTRNN(50), LinearReadout(1)
     kernel = FusedKernel(block_trials=64, interpret=False)
-    params, readout_params, x0, xs = _setup(cell, readout, batch=100, steps=30, inputs=4)
+    params, readout_params, x0, xs = setup(cell, readout, batch=100, steps=30, inputs=4)
 
     def grad_w_rec(p, u):
         def loss(w):
