@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 
 MIN_WORK_PER_TASK = 200_000  # jaxlib lapack_kernels.cc: kMinWorkPerTask
 
@@ -105,32 +106,26 @@ def concurrent_lapack_calls(hlo: str, threads: int | None = None, *,
     """
     threads = max(2, os.cpu_count() or 2) if threads is None else threads
     computations = _parse(hlo)
-    heavy: dict[str, list[LapackCall]] = {}  # computation -> heavy calls it holds, transitively
+    held: dict[str, list[LapackCall]] = {}  # computation -> heavy calls it holds, transitively
 
-    def holds(name: str, seen: frozenset = frozenset()) -> list[LapackCall]:
-        if name in heavy:
-            return heavy[name]
-        if name in seen:
-            return []
-        calls = []
-        for instruction, (text, refs) in computations[name].items():
-            calls += _instruction_calls(name, instruction, text, refs, seen | {name})
-        heavy[name] = calls
-        return calls
-
-    def _instruction_calls(comp, instruction, text, refs, seen) -> list[LapackCall]:
+    def calls_of(comp: str, instruction: str, text: str, refs: list[str]) -> list[LapackCall]:
         target = _TARGET.search(text)
         if target:
             result_type = text.split(" custom-call(", 1)[0]
             call = LapackCall(f"{comp}/{instruction}", target.group(1), *_call_size(result_type))
             return [call] if any_size or call.splits(threads) else []
-        return [c for ref in refs if ref in computations and ref != comp for c in holds(ref, seen)]
+        return [c for ref in refs if ref in computations and ref != comp for c in calls_in(ref)]
+
+    def calls_in(comp: str) -> list[LapackCall]:  # HLO call graphs are acyclic
+        if comp not in held:
+            held[comp] = [c for ins, (text, refs) in computations[comp].items() for c in calls_of(comp, ins, text, refs)]
+        return held[comp]
 
     pairs = []
     for comp, instructions in computations.items():
         holders = {}
         for instruction, (text, refs) in instructions.items():
-            calls = _instruction_calls(comp, instruction, text, refs, frozenset({comp}))
+            calls = calls_of(comp, instruction, text, refs)
             if calls:
                 holders[instruction] = calls
         if len(holders) < 2:
@@ -177,8 +172,6 @@ def after(value: Any, *dependencies: Any) -> Any:
     LAPACK calls (module docstring). Numbers are unchanged (``-0.0`` may become ``+0.0``), also when a
     dependency is not finite. Costs one elementwise pass over ``value``.
     """
-    import jax.numpy as jnp
-
     firsts = [jnp.real(jnp.ravel(leaf)[0]).astype(jnp.float32) for leaf in jax.tree.leaves(dependencies)
               if jnp.size(leaf) > 0 and jnp.issubdtype(jnp.result_type(leaf), jnp.number)]
     if not firsts:
@@ -209,8 +202,6 @@ def ordered_map(fn: Callable, xs: Any, batch_size: int | None = None) -> Any:
     batch_size = max(1, min(int(batch_size), n))
     if n % batch_size == 0:  # also n < batch_size: one vmapped batch, as lax.map
         return jax.lax.map(fn, xs, batch_size=batch_size)
-    import jax.numpy as jnp
-
     pad = -n % batch_size
     padded = jax.tree.map(lambda x: jnp.concatenate([x, jnp.repeat(x[:1], pad, axis=0)]), xs)
     out = jax.lax.map(fn, padded, batch_size=batch_size)
