@@ -8,7 +8,7 @@ import importlib
 
 __version__ = "0.1.0"
 
-_SUBMODULES = ("analysis", "distributed", "lapack_guard", "models", "plot", "population", "rules", "tasks")
+_SUBMODULES = ("analysis", "distributed", "lapack_guard", "models", "plot", "population", "rules", "studies", "tasks")
 
 
 def __getattr__(name):
