@@ -1,4 +1,4 @@
-"""Command line: ``jaxrnn run | plot | info | bench``.
+"""Command line: ``jaxrnn run | plot | info | analyze | reproduce | report | bench``.
 
     jaxrnn run [CONFIG] [--out DIR] [--quiet] [--memory-budget 8GiB] [--dry-run]
                [--coordinator HOST:PORT --num-processes N --process-id I | --distributed]
@@ -7,6 +7,9 @@
     jaxrnn plot DIR                             learning curves and final accuracies (PNG)
     jaxrnn info DIR                             a summary table per condition
     jaxrnn analyze DIR                          fixed points, SVCCA, topology into the run's store
+    jaxrnn reproduce STUDY [--full] [--out DIR] a study's figures, claims table and report
+                                                (jaxrnn.report.commands)
+    jaxrnn report DIR                           an HTML page of a run or reproduction directory
     jaxrnn bench [NAME ...] [--summary-only]    run benchmark scripts in ./benchmarks, then write
                                                 results/summary.md, results/scaling.png and the
                                                 README's performance section
@@ -232,6 +235,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--readme", default="README.md", help="README whose performance section is regenerated")
     p.add_argument("extra", nargs=argparse.REMAINDER, help="arguments passed to each script after --")
     p.set_defaults(func=_bench)
+    from jaxrnn.report.commands import add_parsers  # `reproduce` and `report`
+
+    add_parsers(sub)
     args = parser.parse_args(argv)
     return args.func(args)
 
