@@ -20,7 +20,7 @@ from jaxrnn.cli import main
 from jaxrnn.studies.claims import load_claims
 
 from browser import browser, image_widths
-from report_study import TOY_TOML
+from toy_run import toy_run
 
 
 
@@ -61,8 +61,7 @@ def parse(path):
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("report") / "toy"
-    out.parent.joinpath("toy.toml").write_text(TOY_TOML)
-    assert main(["run", str(out.parent / "toy.toml"), "--out", str(out), "--quiet"]) == 0
+    shutil.copytree(toy_run(), out)
     assert main(["report", str(out)]) == 0
     return out
 

@@ -9,6 +9,7 @@ Entry points (DESIGN.md):
     P = joint_matrix(A, B, C, W_in, W_rec, W_out, alpha=1.0)
     P_eff = reduced_system(s_zm, s_zu, s_vm, s_vu)
     k = feedback_gains(states[S,2], controls[S]);  K = lqr(A, B, Q, R)
+    net = load_network(run_dir, member);  states, outputs = net.run(inputs[B,T,M])   # a stored member
 
 Studies' pipelines: ``jaxrnn.analysis.pipeline`` (McMahan et al., ``jaxrnn analyze``),
 ``jaxrnn.analysis.policy`` (Huang et al.), ``closed_loop`` / ``control`` (Ger & Barak).
@@ -27,10 +28,12 @@ from jaxrnn.analysis.fixed_points import (
 from jaxrnn.analysis.linearize import jacobian, jacobians, spectrum, timescales
 from jaxrnn.analysis.probes import integration_probe, integration_probe_population
 from jaxrnn.analysis.similarity import cka, pairwise, procrustes, svcca
+from jaxrnn.analysis.stored_networks import StoredNetwork, load_network
 from jaxrnn.analysis.topology import index_profile, topology_distances, topology_signature
 
 __all__ = [
     "FixedPoints",
+    "StoredNetwork",
     "cka",
     "feedback_gains",
     "find_fixed_points",
@@ -41,6 +44,7 @@ __all__ = [
     "jacobian",
     "jacobians",
     "joint_matrix",
+    "load_network",
     "lqr",
     "mds",
     "pairwise",

@@ -1,5 +1,10 @@
 """The networks of a stored population, rebuilt for analysis (McMahan et al. 2021).
 
+    net = load_network("runs/default", member=3)        # a StoredNetwork (last snapshot)
+    states, outputs = net.run(inputs)                    # inputs [T, M] or [B, T, M]
+
+For the population analyses (one compiled program per group of members of equal structure):
+
     specs, snaps = member_specs(dataset, snapshot=-1)   # NetworkSpec per member, snapshot used
     params = group_params(dataset, members, snaps[members], spec)   # {W_in, W_rec, b, W_out}[G, ...]
     step, readout = CTRNNStep(spec.activation, spec.alpha, spec.clamp), LinearReadout(spec.activation, spec.output)
@@ -20,6 +25,7 @@ member's last finite snapshot; another index counts in each member's own snapsho
 from __future__ import annotations
 
 import dataclasses
+import functools
 import tomllib
 
 import jax
@@ -173,3 +179,118 @@ def group_params(dataset: xr.Dataset, members: np.ndarray, snaps: np.ndarray, sp
     out = _extent(dataset["params.readout.W_out"].values[members[0], snaps[0]], 0)
     return {"W_in": jnp.asarray(take("params.cell.W_in", (N, M))), "W_rec": jnp.asarray(take("params.cell.W_rec", (N, N))),
             "b": jnp.asarray(take("params.cell.b", (N,))), "W_out": jnp.asarray(take("params.readout.W_out", (out, N)))}
+
+
+@dataclasses.dataclass(frozen=True)
+class StoredNetwork:
+    """One stored member's network, rebuilt: run it on new inputs with :meth:`run`.
+
+    Attributes:
+      member: the member's index in the store.
+      snapshot: the snapshot index used (counted in the member's own snapshots).
+      update: the update at which that snapshot was taken (``None`` if the store does not say).
+      spec: its :class:`NetworkSpec` (task, activation, α, output, clamp, sizes).
+      params: ``{"W_in": [N, M], "W_rec": [N, N], "b": [N], "W_out": [O, N]}`` (NaN padding trimmed).
+    """
+
+    member: int
+    snapshot: int
+    update: int | None
+    spec: NetworkSpec
+    params: dict
+
+    @property
+    def step(self) -> CTRNNStep:
+        """``step(params, x, u) -> x_next``: the map the analyses (fixed points, Jacobians) take."""
+        return CTRNNStep(self.spec.activation, self.spec.alpha, self.spec.clamp)
+
+    @property
+    def readout(self) -> LinearReadout:
+        return LinearReadout(self.spec.activation, self.spec.output)
+
+    def run(self, inputs, x0=None) -> tuple[jax.Array, jax.Array]:
+        """States and outputs for ``inputs`` ``[T, M]`` (one trial) or ``[B, T, M]`` (a batch).
+
+        ``x0`` (``[N]`` or ``[B, N]``) defaults to zeros — not the random initial state the rules
+        train from (e.g. BPTT's ``init_state_scale · N(0, 1)``), so pass that for a like-for-like
+        comparison with the stored validation accuracy. Clamped (Hebbian bias) units are set
+        before the first step. Returns ``(states, outputs)``: ``[.., T, N]`` (the state after each
+        step) and ``[.., T, O]``.
+        """
+        inputs = jnp.asarray(inputs, jnp.float32)
+        if inputs.ndim not in (2, 3) or inputs.shape[-1] != self.spec.inputs:
+            fail("inputs", f"<array of shape {inputs.shape}>",
+                 f"[T, {self.spec.inputs}] or [B, T, {self.spec.inputs}] (this network has {self.spec.inputs} inputs)")
+        batch = inputs.shape[:-2]
+        if x0 is None:
+            x0 = jnp.zeros(batch + (self.spec.hidden,), jnp.float32)
+        x0 = jnp.asarray(x0, jnp.float32)
+        if x0.shape != batch + (self.spec.hidden,):
+            fail("x0", f"<array of shape {x0.shape}>", f"of shape {batch + (self.spec.hidden,)}")
+        if self.spec.clamp:
+            x0 = clamp_bias_units(x0)
+        fn = _run_trials if batch else _run_trial
+        return fn(self.step, self.readout, self.params, x0, inputs)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def _run_trial(step, readout, params, x0, inputs):
+    def body(x, u):
+        x = step(params, x, u)
+        return x, (x, readout(params, x))
+
+    _, (states, outputs) = jax.lax.scan(body, x0, inputs)
+    return states, outputs
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def _run_trials(step, readout, params, x0, inputs):
+    return jax.vmap(lambda x, u: _run_trial(step, readout, params, x, u))(x0, inputs)
+
+
+def load_network(store, member: int, *, snapshot: int = -1) -> StoredNetwork:
+    """Rebuild member ``member``'s network from a results store, ready to run on new inputs.
+
+    Args:
+      store: a run directory (``jaxrnn run --out DIR``), its ``results.zarr``, or an opened
+        ``xarray.Dataset``.
+      member: the member's index (``dataset.member``).
+      snapshot: which params snapshot: ``-1`` (default) is the member's last finite one; another
+        index counts in the member's own snapshots (as :func:`member_specs`).
+
+    Returns:
+      A :class:`StoredNetwork`. CTRNN members only (the McMahan et al. rules, and any run whose
+      store holds ``params.cell.W_rec``, ``W_in`` and ``params.readout.W_out``); anything else is a
+      ``ValueError`` naming what is missing.
+
+    Example (a run of the packaged ``default`` config)::
+
+        net = load_network("runs/default", member=0)
+        task, params = jaxrnn.make("rdm", noise_std=0.0)
+        trials = task.validation_trials(jax.random.PRNGKey(0), params, 200)
+        states, outputs = net.run(trials.inputs)          # [200, T, N], [200, T, 1]
+        accuracy = task.accuracy(outputs, trials).mean()
+    """
+    if isinstance(store, xr.Dataset):
+        dataset = store
+    else:
+        from pathlib import Path
+
+        from jaxrnn.population.store import STORE_NAME
+
+        path = Path(store)
+        path = path / STORE_NAME if (path / STORE_NAME).exists() else path
+        if not path.exists():
+            fail("store", str(store), "a run directory written by `jaxrnn run`, its results.zarr, or an xarray.Dataset")
+        dataset = xr.open_zarr(path, consolidated=True)  # lazily: only this member is read
+    check_range("member", member, 0, dataset.sizes["member"] - 1, integer=True)
+    one = dataset.isel(member=[int(member)]).load()
+    specs, snaps = member_specs(one, snapshot=snapshot)
+    spec, snap = specs[0], int(snaps[0])
+    params = {k: v[0] for k, v in group_params(one, np.asarray([0]), np.asarray([snap]), spec).items()}
+    coord = one.coords.get("snapshot_update")
+    update = None
+    if coord is not None:
+        values = np.asarray(coord.values)
+        update = int(values[0, snap] if values.ndim == 2 else values[snap])
+    return StoredNetwork(member=int(member), snapshot=snap, update=update, spec=spec, params=params)
