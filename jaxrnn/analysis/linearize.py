@@ -104,6 +104,13 @@ def timescales(eigvals: jax.Array, dt: float = 1.0, *, unstable_tau: float | Non
 
     Returns:
       real array of the shape of ``eigvals`` (dtype of ``|λ|``).
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> [round(float(t), 3) for t in timescales(jnp.array([0.9, -0.5, 0.0]))]   # 1/|ln 0.9|, 1/ln 2, 0
+        [9.491, 1.443, 0.0]
+        >>> round(float(timescales(jnp.array([0.9]), dt=0.1)[0]), 4)               # in McMahan's time units
+        0.9491
     """
     check_range("dt", dt, 0.0, low_open=True)
     if unstable_tau is not None:

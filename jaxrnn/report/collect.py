@@ -87,7 +87,15 @@ def condition_labels(dataset: xr.Dataset) -> np.ndarray:
 
 
 def last_finite(values: np.ndarray) -> np.ndarray:
-    """Each row's last finite value (NaN for a row with none): ``[members, time] -> [members]``."""
+    """Each row's last finite value (NaN for a row with none): ``[members, time] -> [members]``.
+
+    A member that met its stopping criterion is recorded as NaN afterwards; its final value is
+    the last one before.
+
+    Example:
+        >>> last_finite(np.array([[0.5, 0.8, np.nan], [0.4, 0.6, 0.7], [np.nan, np.nan, np.nan]])).tolist()
+        [0.8, 0.7, nan]
+    """
     values = np.asarray(values, dtype=float)
     finite = np.isfinite(values)
     has = finite.any(axis=1)

@@ -98,6 +98,14 @@ def decide(value: float | None, *, above: float | None = None, below: float | No
     """Apply a threshold fixed in advance: ``above < value < below`` and, if given, ``p < alpha``.
 
     Returns None when ``value`` (or a required ``p_value``) is missing or not finite.
+
+    Example:
+        >>> decide(0.21, above=0.0, p_value=0.002, alpha=0.05)
+        True
+        >>> decide(0.21, above=0.0, p_value=0.2, alpha=0.05)
+        False
+        >>> decide(None, above=0.0) is None
+        True
     """
     if value is None or not _is_number(value):
         return None

@@ -66,6 +66,19 @@ def make(name: str, **overrides: Any) -> tuple[Any, Any]:
     Raises:
       ValueError: unknown task name (the message lists registered ones), unknown field,
         or an override value the task rejects.
+
+    Example:
+        >>> import jax, jaxrnn
+        >>> task, params = jaxrnn.make("cdi", noise_std=0.5, num_steps=100)   # a param and a static size
+        >>> task.input_size, float(params.noise_std)
+        (4, 0.5)
+        >>> trials = jax.jit(task.sample, static_argnums=2)(jax.random.PRNGKey(0), params, 8)
+        >>> trials.inputs.shape, trials.targets.shape, trials.mask.shape
+        ((8, 100, 4), (8, 100, 1), (8, 100))
+        >>> jaxrnn.make("cdi", noise_std=-1.0)
+        Traceback (most recent call last):
+        ...
+        ValueError: task.noise_std = -1.0 is not allowed: ...
     """
     allowed_static = static_fields(name)
     static = {k: v for k, v in overrides.items() if k in allowed_static}
