@@ -9,9 +9,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from scipy.stats import ortho_group
-from sklearn.metrics import silhouette_score
+from sklearn.metrics import pairwise_distances
+from sklearn.metrics import silhouette_score as silhouette_score_sklearn
 
-from jaxrnn.analysis.embedding import mds, silhouette
+from jaxrnn.analysis.embedding import mds, row_distances, silhouette, silhouette_rows, silhouette_score
 from jaxrnn.analysis.similarity import cka, pairwise, procrustes, svcca
 
 METRICS = {"svcca": svcca, "cka": cka, "procrustes": procrustes}
@@ -229,16 +230,33 @@ def test_silhouette_equals_sklearn(seed):
     labels[rng.choice(24, 5, replace=False)] = rng.integers(0, 4, 5)  # noisy labels, maybe a 4th
     D = _euclidean(P)
     np.testing.assert_allclose(silhouette(jnp.asarray(D), jnp.asarray(labels)),
-                               silhouette_score(D, labels, metric="precomputed"), atol=1e-12)
+                               silhouette_score_sklearn(D, labels, metric="precomputed"), atol=1e-12)
 
 
 def test_silhouette_singleton_clusters_score_zero_as_sklearn():
     D = _euclidean(np.random.default_rng(3).standard_normal((6, 2)))
     labels = np.array([0, 0, 0, 1, 1, 2])
-    np.testing.assert_allclose(silhouette(D, labels), silhouette_score(D, labels, metric="precomputed"),
+    np.testing.assert_allclose(silhouette(D, labels), silhouette_score_sklearn(D, labels, metric="precomputed"),
                                atol=1e-12)
-    np.testing.assert_allclose(jax.jit(silhouette)(D, labels), silhouette_score(D, labels, metric="precomputed"),
+    np.testing.assert_allclose(jax.jit(silhouette)(D, labels), silhouette_score_sklearn(D, labels, metric="precomputed"),
                                atol=1e-12)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_authors_silhouette_convention_equals_sklearn_on_distance_rows(seed):
+    """McMahan et al. passed the distance matrix to sklearn as features: silhouette_score(D, labels)."""
+    rng = np.random.default_rng(seed)
+    P = rng.standard_normal((30, 4)) + np.repeat(np.eye(4)[:3] * 1.5, 10, axis=0)
+    labels = np.repeat(np.arange(3), 10)
+    D = _euclidean(P) + 0.05 * np.abs(rng.standard_normal((30, 30)))  # not Euclidean: rows != points
+    D = 0.5 * (D + D.T)
+    np.fill_diagonal(D, 0.0)
+    expected = silhouette_score_sklearn(D, labels)  # Euclidean distances between the rows of D
+    np.testing.assert_allclose(silhouette_rows(jnp.asarray(D), jnp.asarray(labels)), expected, atol=1e-10)
+    np.testing.assert_allclose(silhouette_score(D, labels, "rows"), expected, atol=1e-10)
+    np.testing.assert_allclose(silhouette_score(D, labels, "precomputed"),
+                               silhouette_score_sklearn(D, labels, metric="precomputed"), atol=1e-10)
+    np.testing.assert_allclose(row_distances(jnp.asarray(D)), pairwise_distances(D), atol=1e-10)
 
 
 @pytest.mark.parametrize(
@@ -255,6 +273,8 @@ def test_silhouette_singleton_clusters_score_zero_as_sklearn():
         (lambda: mds(np.zeros((3, 3)), dims=4), "dims"),
         (lambda: silhouette(np.zeros((3, 3)), np.zeros(3)), "labels"),
         (lambda: silhouette(np.zeros((3, 3)), np.zeros(4)), "labels.shape"),
+        (lambda: silhouette_score(np.zeros((3, 3)), np.arange(3) % 2, "features"), "convention"),
+        (lambda: row_distances(np.zeros(3)), "D.shape"),
     ],
 )
 def test_bad_input_names_the_field(call, field):

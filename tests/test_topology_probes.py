@@ -8,7 +8,7 @@ from sklearn.neighbors import NearestNeighbors
 
 from jaxrnn import population
 from jaxrnn.analysis.fixed_points import FixedPoints
-from jaxrnn.analysis.pipeline import CTRNNStep, LinearReadout, analyze_store, condition_inputs
+from jaxrnn.analysis.pipeline import CTRNNStep, LinearReadout, analyze, analyze_store, concat_runs, condition_inputs
 from jaxrnn.analysis.probes import STABLE, TRANSIENT, UNRESPONSIVE, integration_probe_population, pulse_inputs
 from jaxrnn.analysis.similarity import svcca
 from jaxrnn.analysis.topology import index_profile, topology_distances, topology_signature
@@ -159,3 +159,28 @@ def test_pipeline_on_a_tiny_population(tiny_run):
     x_star = jnp.asarray(merged.fp_x.values[m, p, f])
     u = jnp.asarray([merged.probe_value.values[m, p]])
     np.testing.assert_allclose(cell.apply(cell_params(m), x_star, u)[0], x_star, atol=1e-4)
+
+
+def test_mixed_task_population_has_no_nan_and_matches_each_task_alone(tiny_run, tmp_path):
+    """RDM (21 probes) beside 3-CDI (63): every within-task distance and silhouette is finite and
+    equals the analysis of that task's members alone (the probe padding must not leak in)."""
+    _, rdm = tiny_run
+    config = population.from_dict({
+        "run": {"num_updates": 1, "eval_every": 1, "chunk_updates": 1, "snapshots": 2,
+                "snapshot_spacing": "linear", "stop_threshold": 2.0},
+        "task": {"name": "ncdi-3", "num_steps": 20, "noise_std": 0.1},
+        "model": {"hidden": 8},
+        "rule": {"name": ["bptt", "ga"], "batch": 4, "num_validation_trials": 8},
+        "grid": {"seeds": 2},
+    })
+    ncdi = population.run(config, out=tmp_path / "ncdi", quiet=True)
+    options = dict(num_starts=6, num_steps=30, max_fps=4, tol=1e-10, max_iters=30)
+    mixed = analyze(concat_runs([rdm, ncdi]), **options)
+    alone = analyze(rdm, **options)
+    K = rdm.sizes["member"]
+    for name in ("svcca_distance", "topology_distance", "index_profile_distance"):
+        for block in (slice(0, K), slice(K, None)):
+            assert np.all(np.isfinite(mixed[name].values[block, block])), name
+        np.testing.assert_allclose(mixed[name].values[:K, :K], alone[name].values, atol=1e-5, err_msg=name)
+    for name in ("svcca_silhouette", "topology_silhouette", "index_profile_silhouette"):
+        assert np.all(np.isfinite(mixed[name].values)), name

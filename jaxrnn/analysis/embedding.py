@@ -16,10 +16,22 @@
       b(i) = min over other clusters C of the mean distance from i to C,
       s(i) = (b − a) / max(a, b),   s(i) = 0 for a singleton cluster.
 
-Note McMahan et al. (2021) ran sklearn's (SMACOF) ``MDS()`` and ``silhouette_score`` on the
-rows of the distance matrix treated as feature vectors (SPECS §3.9); these functions use the
-distances as distances, which is what they mean. Both functions are fixed-shape (labels are
-compared pairwise, no ``unique``), so they jit and vmap.
+- :func:`silhouette_rows` — the convention of McMahan et al. (2021, ``svcca_analysis.py``;
+  SPECS §3.9): sklearn's ``silhouette_score(D, labels)`` with the rows of ``D`` taken as
+  feature vectors, i.e. the silhouette of the Euclidean distances between rows::
+
+      D'[i, j] = ‖D[i, :] − D[j, :]‖₂            (:func:`row_distances`)
+      silhouette_rows(D, labels) = silhouette(D', labels)
+
+  Two networks are then close when they are at similar distances from every network, not
+  when their own distance is small. :func:`silhouette_score` picks either convention by name
+  (``"rows"``, the authors', or ``"precomputed"``).
+
+The authors also ran sklearn's (SMACOF) ``MDS()`` on the rows; :func:`mds` embeds the distances
+as distances (classical MDS), which is what they mean; MDS only draws the figures, the scores
+are computed on the high-dimensional matrices. Every function is fixed-shape (labels are
+compared pairwise, no ``unique``), so they jit and vmap (a permutation null vmaps
+:func:`silhouette` over label permutations, :func:`jaxrnn.analysis.stats.permutation_test`).
 """
 
 from __future__ import annotations
@@ -78,3 +90,39 @@ def silhouette(D: jax.Array, labels: jax.Array) -> jax.Array:
     scale = jnp.maximum(a, b)
     s = jnp.where(scale > 0, (b - a) / jnp.where(scale > 0, scale, 1.0), 0.0)
     return jnp.mean(jnp.where(counts > 1, s, 0.0))
+
+
+SILHOUETTE_CONVENTIONS = ("rows", "precomputed")
+
+
+def row_distances(D: jax.Array) -> jax.Array:
+    """``[K, K]`` Euclidean distances between the rows of ``D[K, F]`` (exact differences, zero diagonal).
+
+    ``row_distances(D)`` is ``sklearn.metrics.pairwise_distances(D)``: the distances sklearn's
+    ``silhouette_score(D, labels)`` uses when ``D`` is passed as features.
+    """
+    D = jnp.asarray(D)
+    if D.ndim != 2:
+        fail("D.shape", D.shape, "[K, F] (one row per sample)")
+    D = D.astype(jnp.result_type(D.dtype, jnp.float32))
+    return jax.lax.map(lambda row: jnp.sqrt(jnp.sum((D - row) ** 2, axis=1)), D)
+
+
+def silhouette_rows(D: jax.Array, labels: jax.Array) -> jax.Array:
+    """McMahan et al.'s silhouette: ``sklearn.metrics.silhouette_score(D, labels)``, rows of ``D`` as features."""
+    D = _check_square(D)
+    return silhouette(row_distances(D), labels)
+
+
+def silhouette_score(D: jax.Array, labels: jax.Array, convention: str = "rows") -> jax.Array:
+    """Silhouette of ``labels`` on the distance matrix ``D`` under a named convention.
+
+    Args:
+      D: ``[K, K]`` distances.
+      labels: ``[K]`` integer cluster labels.
+      convention: ``"rows"`` (the authors': rows of ``D`` as feature vectors,
+        :func:`silhouette_rows`) or ``"precomputed"`` (``D`` as distances, :func:`silhouette`).
+    """
+    if convention not in SILHOUETTE_CONVENTIONS:
+        fail("convention", convention, "one of " + ", ".join(map(repr, SILHOUETTE_CONVENTIONS)))
+    return silhouette_rows(D, labels) if convention == "rows" else silhouette(D, labels)

@@ -259,9 +259,12 @@ def analyze(dataset: xr.Dataset | str | Path, *, snapshot: int = -1, num_starts:
         idx = np.asarray([m for m, s in enumerate(specs) if s.task == task_name])
         width = max(specs[m].hidden for m in idx)
         Xs = np.stack([np.pad(activity[int(m)], ((0, 0), (0, width - activity[int(m)].shape[1]))) for m in idx])
+        # Profiles are stored padded to the largest probe count of the population; a task's own
+        # probes come first, so its block is sliced to them (the NaN padding would poison it).
+        num_probes = len(probe_inputs(task_name))
         blocks = {"svcca": np.asarray(svcca_distances(jnp.asarray(Xs), variance=0.95)),
                   "topology": np.asarray(topology_distances(jnp.asarray(out["topology_signature"][idx]))),
-                  "index_profile": np.asarray(topology_distances(jnp.asarray(out["index_profile"][idx]))) }
+                  "index_profile": np.asarray(topology_distances(jnp.asarray(out["index_profile"][idx, :num_probes])))}
         for name, D in blocks.items():
             distances[f"{name}_distance"][np.ix_(idx, idx)] = D
             Y, score = _embed(D, rules[idx], 2)

@@ -1,4 +1,5 @@
-"""Small statistics in JAX (jit/vmap-able): OLS regression with its t-test, mean with a t-interval.
+"""Small statistics in JAX (jit/vmap-able): OLS regression with its t-test, mean with a t-interval,
+Spearman's rank correlation, and label-permutation tests.
 
 Written so the Huang, Singh & Rajan (2024) analyses (:mod:`jaxrnn.analysis.policy`) stay inside
 one compiled, vmapped program; they reproduce ``scipy.stats.linregress`` and the Student-t
@@ -11,6 +12,20 @@ Student-t tail probabilities use the regularised incomplete beta function
 
 and quantiles invert it by bisection on ``t`` (:func:`t_quantile`). Samples are masked rather
 than dropped (``mask[S]`` of bools; NaN samples are masked out as well), so shapes stay static.
+
+**Permutation tests** (:func:`permutation_test`; McMahan et al. 2021 report silhouettes "close
+to zero" — a permutation null says what zero is). For a statistic ``T(labels)`` of labelled
+samples (a silhouette, a difference of mean distances, a slope across blocks)::
+
+    T_b = T(π_b(labels)),  b = 1..B        π_b: a uniform random permutation (within each stratum)
+    p_greater   = (1 + #{b: T_b ≥ T_obs}) / (1 + B)
+    p_less      = (1 + #{b: T_b ≤ T_obs}) / (1 + B)
+    p_two-sided = (1 + #{b: |T_b| ≥ |T_obs|}) / (1 + B)     (for statistics centred on 0)
+
+the add-one estimate (Phipson & Smyth 2010), never 0. ``strata`` restricts the permutations to
+within groups (e.g. shuffle learning-rule labels only among networks of one noise level), so
+the null keeps every other factor of the design fixed. The ``B`` permuted statistics are one
+vmapped program (``jax.lax.map`` in batches bounds the memory).
 """
 
 from __future__ import annotations
@@ -19,6 +34,8 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 from jax.scipy.special import betainc
+
+from jaxrnn._checks import check_range, fail
 
 
 def t_two_sided_p(t: jax.Array, df: jax.Array) -> jax.Array:
@@ -121,3 +138,100 @@ def mean_interval(x: jax.Array, axis: int = 0, confidence: float = 0.99,
     var = jnp.sum(m * (xs - jnp.expand_dims(mean, axis)) ** 2, axis=axis) / (n - 1.0)
     half = t_quantile(0.5 * (1.0 + confidence), jnp.maximum(n - 1.0, 1.0)) * jnp.sqrt(var / n)
     return mean, mean - half, mean + half
+
+
+def rank(x: jax.Array) -> jax.Array:
+    """``[S]`` ranks from 1 with ties averaged (``scipy.stats.rankdata(x, "average")``); O(S²), jit/vmap-able."""
+    x = jnp.asarray(x)
+    less = jnp.sum(x[None, :] < x[:, None], axis=1)
+    equal = jnp.sum(x[None, :] == x[:, None], axis=1)
+    return (less + 0.5 * (equal + 1)).astype(jnp.float32)
+
+
+def spearman(x: jax.Array, y: jax.Array) -> jax.Array:
+    """Spearman's rank correlation of ``x[S]`` and ``y[S]`` (``scipy.stats.spearmanr(x, y)[0]``).
+
+    The Pearson correlation of the tie-averaged ranks; NaN when either side is constant.
+    """
+    rx, ry = rank(x), rank(y)
+    dx, dy = rx - jnp.mean(rx), ry - jnp.mean(ry)
+    return jnp.sum(dx * dy) / jnp.sqrt(jnp.sum(dx * dx) * jnp.sum(dy * dy))
+
+
+ALTERNATIVES = ("greater", "less", "two-sided")
+
+
+@struct.dataclass
+class PermutationTest:
+    """Outcome of :func:`permutation_test`.
+
+    Attributes:
+      value: the statistic on the true labels.
+      p_value: add-one permutation p-value of ``alternative``.
+      null_mean: mean of the permuted statistics (what "chance" is for this design).
+      null: ``[B]`` the permuted statistics.
+    """
+
+    value: jax.Array
+    p_value: jax.Array
+    null_mean: jax.Array
+    null: jax.Array
+
+
+def permuted_labels(key: jax.Array, labels: jax.Array, num_permutations: int,
+                    strata: jax.Array | None = None) -> jax.Array:
+    """``[B, S]`` random permutations of ``labels[S]``, each within the groups of ``strata[S]``.
+
+    Sorting positions by (stratum, uniform) gives a uniform random order within each stratum;
+    position ``order0[i]`` (the ``i``-th in stratum order) receives the label of position
+    ``order_b[i]``, which lies in the same stratum.
+    """
+    labels = jnp.asarray(labels)
+    S = labels.shape[0]
+    strata = jnp.zeros(S, jnp.int32) if strata is None else jnp.asarray(strata)
+    order0 = jnp.argsort(strata, stable=True)
+
+    def one(k):
+        u = jax.random.uniform(k, (S,))
+        order = jnp.lexsort((u, strata))
+        return jnp.zeros_like(labels).at[order0].set(labels[order])
+
+    return jax.vmap(one)(jax.random.split(key, int(num_permutations)))
+
+
+def permutation_test(statistic, labels: jax.Array, key: jax.Array, *, num_permutations: int = 1000,
+                     strata: jax.Array | None = None, alternative: str = "greater",
+                     batch_size: int = 100) -> PermutationTest:
+    """Label-permutation test of ``statistic(labels) -> scalar`` (see the module docstring).
+
+    Args:
+      statistic: a jit-able function of the ``[S]`` label array (close over the data).
+      labels: ``[S]`` the true labels (ints, or floats such as noise levels).
+      key: PRNG key of the permutations.
+      num_permutations: ``B``.
+      strata: ``[S]`` optional group ids; labels are only exchanged within a group.
+      alternative: ``"greater"`` (the statistic is larger than chance), ``"less"`` or
+        ``"two-sided"`` (``|T|``; for statistics whose null is centred on 0).
+      batch_size: permutations evaluated at once (memory bound).
+    """
+    if alternative not in ALTERNATIVES:
+        fail("alternative", alternative, "one of " + ", ".join(map(repr, ALTERNATIVES)))
+    check_range("num_permutations", num_permutations, 1, integer=True)
+    check_range("batch_size", batch_size, 1, integer=True)
+    labels = jnp.asarray(labels)
+    if labels.ndim != 1:
+        fail("labels.shape", labels.shape, "[S] (one label per sample)")
+    if strata is not None and jnp.shape(strata) != labels.shape:
+        fail("strata.shape", jnp.shape(strata), f"[S] with S = {labels.shape[0]} (one stratum per sample)")
+    value = jnp.asarray(statistic(labels), jnp.float32)
+    perms = permuted_labels(key, labels, num_permutations, strata)
+    null = jax.lax.map(lambda lab: jnp.asarray(statistic(lab), jnp.float32), perms,
+                       batch_size=min(int(batch_size), int(num_permutations)))
+    if alternative == "greater":
+        extreme = null >= value - 1e-6 * jnp.abs(value)
+    elif alternative == "less":
+        extreme = null <= value + 1e-6 * jnp.abs(value)
+    else:
+        extreme = jnp.abs(null) >= jnp.abs(value) * (1 - 1e-6)
+    p = (1.0 + jnp.sum(extreme)) / (1.0 + num_permutations)
+    return PermutationTest(value=value, p_value=p, null_mean=jnp.mean(null), null=null)
