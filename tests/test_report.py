@@ -6,6 +6,7 @@ claims table has one row per claim, sorting by a column orders its values, and a
 taken.
 """
 
+import importlib.util
 import json
 import re
 import shutil
@@ -156,3 +157,71 @@ def test_reproduce_refuses_bad_study_and_scale_before_writing(tmp_path, capsys):
     assert main(["reproduce", "mcmahan", "--scale", "huge", "--out", str(tmp_path / "x")]) == 2
     assert "scale = 'huge'" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+
+
+def test_report_shows_stored_analyses_per_condition(run_dir, tmp_path):
+    """Analysis variables as `jaxrnn analyze` stores them (here written by hand into a copy of the
+    store): per-condition means in the table, one figure per distance matrix and embedding."""
+    from jaxrnn.population import store
+
+    out = tmp_path / "analysed"
+    shutil.copytree(run_dir, out)
+    ds = population.load(out)
+    K = ds.sizes["member"]
+    rng = np.random.default_rng(0)
+    D = rng.uniform(0, 1, (K, K))
+    valid = np.zeros((K, 2, 3), bool)  # member m: 1 + m % 3 valid points at probe 0, one at probe 1
+    for m in range(K):
+        valid[m, 0, : 1 + m % 3] = True
+        valid[m, 1, :1] = True
+    ds = ds.assign({"svcca_distance": (("member", "member_b"), (D + D.T) / 2),
+                    "svcca_mds": (("member", "mds_axis"), rng.normal(size=(K, 2))),
+                    "fp_valid": (("member", "probe", "fp"), valid),
+                    "probe_context": (("member", "probe"), np.zeros((K, 2), np.int32)),
+                    "integration_decay_time": (("member",), np.arange(K, dtype=np.float32)),
+                    "svcca_silhouette": (("analysis_task",), np.array([0.25], np.float32))},
+                   ).assign_coords(member_b=ds["member"].values, analysis_task=["rdm"])
+    ds.attrs["analysis"] = '{"num_starts": 8}'
+    store.save(ds, out)
+    assert main(["report", str(out)]) == 0
+    page = parse(out / "report.html")
+    table = next(t for t in page.tables if [h for h, _ in t["rows"][0]][:3] == ["condition", "members",
+                                                                             "valid fixed points per probe"])
+    header = [h for h, _ in table["rows"][0]]
+    noise = ds["task.noise_std"].values
+    for row in table["rows"][1:]:
+        members = np.nonzero(noise == (0.1 if "noise_std=0.1" in row[0][0] else 1.0))[0]
+        per_probe = [(valid[m, 0].sum() + valid[m, 1].sum()) / 2 for m in members]
+        np.testing.assert_allclose(float(row[header.index("valid fixed points per probe")][1]), np.mean(per_probe))
+        np.testing.assert_allclose(float(row[header.index("integration_decay_time")][1]), members.mean())
+    silhouette = next(t for t in page.tables if t["rows"][0][0][0] == "statistic")
+    assert silhouette["rows"][1][0][0] == "svcca_silhouette" and silhouette["rows"][1][1][0] == "0.25"
+    text = (out / "report.html").read_text()
+    assert 'id="run-0-toy-svcca-distance"' in text and 'id="run-0-toy-svcca-mds"' in text
+    assert len(page.images) == 3  # learning curves, the distance matrix, the embedding
+
+
+@pytest.mark.skipif(importlib.util.find_spec("jaxrnn.studies.ger_barak") is None,
+                    reason="jaxrnn.studies.ger_barak is not in this tree yet")
+def test_reproduce_ger_barak_at_test_scale(tmp_path, capsys):
+    """`jaxrnn reproduce ger-barak --scale test`: every figure of FIGURES, a valid claims.json,
+    and a report that loads in Chromium with one claims row per claim."""
+    from jaxrnn.studies import ger_barak
+
+    out = tmp_path / "gb"
+    assert main(["reproduce", "ger-barak", "--scale", "test", "--out", str(out), "--quiet"]) == 0
+    doc = load_claims(out)  # validates (jaxrnn.studies.claims.validate_claims)
+    for name in ger_barak.FIGURES:
+        assert (out / name).stat().st_size > 5_000, name
+    for claim in doc["claims"]:
+        assert not claim["figure"] or claim["figure"] in ger_barak.FIGURES, claim["id"]
+    page = parse(out / "report.html")
+    claims = next(t for t in page.tables if t["id"] == "claims-table")
+    assert len(claims["rows"]) == 1 + len(doc["claims"])
+    with browser() as open_page:
+        page, errors = open_page(out / "report.html")
+        widths = image_widths(page)
+        assert errors == [] and min(widths) > 0
+        assert page.locator("#claims-table tbody tr").count() == len(doc["claims"])
+        page.screenshot(path=str(tmp_path / "ger-barak.png"), full_page=True)
+    assert (tmp_path / "ger-barak.png").stat().st_size > 50_000
