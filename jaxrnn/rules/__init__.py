@@ -13,6 +13,7 @@ from jaxrnn.rules.closed_loop import ClosedLoopHParams, ClosedLoopState, closed_
 from jaxrnn.rules.open_loop import OpenLoopHParams, OpenLoopState, open_loop  # registers "open_loop"
 from jaxrnn.rules.ppo import PPOHParams, PPOState, ppo  # registers "ppo"
 from jaxrnn.rules.hebbian import HebbianHParams, HebbianState, hebbian  # registers "hebbian"
+from jaxrnn.rules.recurrent_sac import SACHParams, SACState, recurrent_sac  # registers "recurrent_sac"
 
 
 def _check_bptt(values):
@@ -60,6 +61,8 @@ __all__ = [
     "OpenLoopState",
     "PPOHParams",
     "PPOState",
+    "SACHParams",
+    "SACState",
     "bptt",
     "closed_loop",
     "full_force",
@@ -67,6 +70,7 @@ __all__ = [
     "get_rule",
     "open_loop",
     "ppo",
+    "recurrent_sac",
     "hebbian",
     "register_rule",
     "registered_rules",
