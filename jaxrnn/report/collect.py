@@ -136,10 +136,16 @@ def validation_metrics(dataset: xr.Dataset) -> list[str]:
     return sorted(names, key=lambda v: (v != stop, v))
 
 
+def has_criterion(dataset: xr.Dataset) -> bool:
+    """Whether the run had a stopping criterion (a finite ``stop_threshold`` on a metric)."""
+    threshold = _float(dataset.attrs.get("stop_threshold"))
+    return dataset.attrs.get("stop_metric") is not None and threshold is not None
+
+
 def stop_rule(dataset: xr.Dataset) -> str:
     metric, threshold = dataset.attrs.get("stop_metric"), dataset.attrs.get("stop_threshold")
     window = dataset.attrs.get("stop_window")
-    if metric is None or threshold is None or not math.isfinite(float(threshold)):
+    if not has_criterion(dataset):
         return "no early stopping: every member trains for its whole budget"
     return (f"a member has met its criterion (and stops) when the minimum of its last {window} validation "
             f"{metric} values is ≥ {fmt(float(threshold))}")
@@ -148,7 +154,8 @@ def stop_rule(dataset: xr.Dataset) -> str:
 def condition_table(dataset: xr.Dataset) -> Table:
     """One row per condition: members, converged, diverged, updates to criterion, final metrics."""
     labels = condition_labels(dataset)
-    converged = np.asarray(dataset["converged_update"].values) if "converged_update" in dataset else None
+    converged = (np.asarray(dataset["converged_update"].values)
+                 if "converged_update" in dataset and has_criterion(dataset) else None)
     diverged = np.asarray(dataset["diverged"].values, bool) if "diverged" in dataset else None
     metrics = validation_metrics(dataset)
     finals = {m: last_finite(dataset[m].values) for m in metrics}
@@ -170,8 +177,8 @@ def condition_table(dataset: xr.Dataset) -> Table:
                 row.append(Cell(f"{np.median(hits):,.0f}{span}", float(np.median(hits))))
             else:
                 row.append(Cell("never", math.inf))
-        else:
-            row += [Cell("—"), Cell("—")]
+        else:  # no stopping criterion: "converged" has no meaning
+            row += [Cell("— (no criterion)"), Cell("—")]
         if diverged is not None:
             d = int(diverged[idx].sum())
             row.insert(3, Cell(str(d), d))
