@@ -130,8 +130,13 @@ def _mean_sd(values: np.ndarray) -> Cell:
 
 
 def validation_metrics(dataset: xr.Dataset) -> list[str]:
-    """The ``val_*`` variables over ``(member, evaluation)``, the stopping metric first."""
+    """The ``val_*`` variables over ``(member, evaluation)``, the stopping metric first.
+
+    ``val_neg_<x>`` is left out when ``val_<x>`` is there (a rule reports the negated cost as a
+    score to maximise; showing both says the same thing twice).
+    """
     names = [v for v in dataset.data_vars if v.startswith("val_") and dataset[v].dims == ("member", "evaluation")]
+    names = [v for v in names if not (v.startswith("val_neg_") and "val_" + v[len("val_neg_"):] in names)]
     stop = f"val_{dataset.attrs.get('stop_metric', '')}"
     return sorted(names, key=lambda v: (v != stop, v))
 

@@ -72,7 +72,7 @@ def learning_curves(dataset: xr.Dataset) -> tuple[bytes, str]:
     axes[0, 0].legend(fontsize=7, loc="best")
     fig.suptitle(f"{dataset.attrs.get('run_name', 'run')}: {dataset.sizes['member']} members", fontsize=10)
     fig.tight_layout()
-    caption = (f"Learning curves of {dataset.sizes['member']} networks in {len(conditions)} condition(s): median "
+    caption = (f"Learning curves of {dataset.sizes['member']} network(s) in {len(conditions)} condition(s): median "
                "over each condition's members (line) and interquartile range (band). A member that met its "
                "stopping criterion is frozen and recorded as missing afterwards, so late points are medians over "
                "the members still training — a falling late curve is not evidence that the early stoppers would "

@@ -20,7 +20,7 @@ CSS = """
 :root { --fg: #1d2430; --muted: #5b6472; --line: #d8dde5; --band: #f5f7fa; --accent: #2b5fb3; }
 * { box-sizing: border-box; }
 body { font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: var(--fg);
-       margin: 0; padding: 0 1.5rem 3rem; max-width: 1280px; margin-inline: auto; }
+       margin: 0; padding: 0 1.5rem 3rem; max-width: 1440px; margin-inline: auto; }
 header { border-bottom: 2px solid var(--line); padding: 1.2rem 0 0.6rem; }
 h1 { font-size: 1.6rem; margin: 0 0 0.3rem; }
 h2 { font-size: 1.3rem; margin-top: 2.2rem; border-bottom: 1px solid var(--line); padding-bottom: 0.2rem; }
@@ -43,10 +43,12 @@ tbody tr:nth-child(even) { background: #fbfcfd; }
 tr.claim-holds td:first-child { border-left: 4px solid #2e8b47; }
 tr.claim-fails td:first-child { border-left: 4px solid #c0392b; }
 tr.claim-na td:first-child { border-left: 4px solid #9aa1ad; }
-table.claims td { min-width: 4.5em; }
-table.claims td.text { min-width: 13em; }
-td.fig { width: 330px; }
-td.fig img { width: 320px; height: auto; display: block; border: 1px solid var(--line); }
+.wide { overflow-x: auto; }
+table.claims td.text { min-width: 15em; }
+table.claims td.note { min-width: 10em; }
+td.fig { width: 290px; }
+td.fig img { max-width: 280px; max-height: 240px; width: auto; height: auto; display: block;
+             border: 1px solid var(--line); }
 figure { margin: 1rem 0; }
 figure img { max-width: 100%; height: auto; border: 1px solid var(--line); }
 .gallery { display: grid; grid-template-columns: repeat(auto-fill, minmax(520px, 1fr)); gap: 1rem 1.6rem; }
@@ -146,9 +148,12 @@ def facts(items: Iterable[tuple[str, str]]) -> str:
 
 
 def claims_table(doc: dict, figures: dict[str, bytes], captions: dict[str, str]) -> str:
-    """The claims of a reproduction: one row per claim, verdict coloured, its figure beside it."""
-    head = ("verdict", "id", "section", "paper says", "statistic", "value", "threshold", "n", "p", "baseline",
-            "note", "figure")
+    """The claims of a reproduction: one row per claim, verdict coloured, its figure beside it.
+
+    Columns: verdict · claim (id, section, what the paper says) · test (the statistic and the
+    threshold fixed before the run) · value · n · p · baseline · note · figure.
+    """
+    head = ("verdict", "claim", "test", "value", "n", "p", "baseline", "note", "figure")
     rows = []
     for c in doc["claims"]:
         cls, word = VERDICT[c["holds"]]
@@ -156,26 +161,27 @@ def claims_table(doc: dict, figures: dict[str, bytes], captions: dict[str, str])
         name = c["figure"]
         if name and name in figures:
             cap = captions.get(name, "")
-            fig = (f'<a href="#fig-{anchor(name)}"><img src="{data_uri(figures[name], 640)}" alt="{esc(name)}" '
+            fig = (f'<a href="#fig-{anchor(name)}"><img src="{data_uri(figures[name], 600)}" alt="{esc(name)}" '
                    f'title="{esc(cap)}"></a><span class="caption">{esc(name)} (full size and caption below)</span>')
         elif name:
             fig = f'<span class="caption">{esc(name)} (not found beside claims.json)</span>'
         else:
             fig = '<span class="caption">—</span>'
         value = c["value"]
+        claim = (f'<strong>{esc(c["id"])}</strong> <span class="caption">({esc(c["section"])})</span><br>'
+                 f'{esc(c["paper"])}')
+        test = f'{esc(c["statistic"])}<br><span class="caption">threshold: {esc(c["threshold"])}</span>'
         cells = [f'<td data-v="{esc(word)}"><span class="verdict {cls}">{esc(word)}</span></td>',
-                 f"<td>{esc(c['id'])}</td>", f"<td>{esc(c['section'])}</td>", f'<td class="text">{esc(c["paper"])}</td>',
-                 f'<td class="text">{esc(c["statistic"])}</td>',
+                 f'<td class="text" data-v="{esc(c["id"])}">{claim}</td>', f'<td class="text">{test}</td>',
                  f'<td class="num"{_sort_attr(None if value is None else float(value))}>{esc(fmt(value, 4))}</td>',
-                 f"<td>{esc(c['threshold'])}</td>",
                  f'<td class="num"{_sort_attr(None if c["n"] is None else float(c["n"]))}>{esc(fmt(c["n"]))}</td>',
                  f'<td class="num"{_sort_attr(None if c["p_value"] is None else float(c["p_value"]))}>'
                  f"{esc(fmt(c['p_value']))}</td>",
-                 f"<td>{esc(baseline)}</td>", f"<td>{esc(c['note'])}</td>", f'<td class="fig">{fig}</td>']
+                 f"<td>{esc(baseline)}</td>", f'<td class="note">{esc(c["note"])}</td>', f'<td class="fig">{fig}</td>']
         rows.append(f'<tr class="claim-{cls}" id="claim-{anchor(c["id"])}">' + "".join(cells) + "</tr>")
     header = "".join(f'<th scope="col">{esc(h)}</th>' for h in head)
-    return (f'<table class="sortable claims" id="claims-table"><thead><tr>{header}</tr></thead>'
-            f'<tbody>{"".join(rows)}</tbody></table>')
+    return (f'<div class="wide"><table class="sortable claims" id="claims-table"><thead><tr>{header}</tr></thead>'
+            f'<tbody>{"".join(rows)}</tbody></table></div>')
 
 
 def verdict_counts(doc: dict) -> str:
