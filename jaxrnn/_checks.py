@@ -39,10 +39,10 @@ def check_range(
     """Check ``low (<|<=) value (<|<=) high`` elementwise for scalars or arrays."""
     import numpy as np
 
+    if not all(_is_number(v) for v in np.ravel(np.asarray(value, dtype=object))):
+        fail(field, value, "an integer" if integer else "a number")
     if integer and not all(float(v).is_integer() for v in np.ravel(np.asarray(value, dtype=float))):
         fail(field, value, "an integer")
-    if not all(_is_number(v) for v in np.ravel(np.asarray(value, dtype=object))):
-        fail(field, value, "a number")
     array = np.asarray(value, dtype=float)
     lo = "(" if low_open else "["
     hi = ")" if high_open else "]"

@@ -110,17 +110,44 @@ def test_store_round_trips_and_opens_with_plain_xarray(tmp_path):
     code = (
         "import sys, xarray as xr; ds = xr.open_zarr(sys.argv[1]);"
         "assert 'jaxrnn' not in sys.modules;"
-        "print(ds.sizes['member'], list(ds['task.noise_std'].values), ds.loss.dims, ds.attrs['config'][:0])"
+        "print(ds.sizes['member'], list(ds['task.noise_std'].values), ds.loss.dims, ds.attrs['config'][:0]);"
+        "print(ds.val_accuracy.sel(evaluation=6).shape, ds['params.cell.W_rec'].sel(snapshot=12).dims)"
     )
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "results.zarr")], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split()[0] == "4"
+    assert out.stdout.splitlines()[1] == "(4,) ('member', 'neuron', 'neuron_pre')"  # indexed by update number
     for name in ("loss", "val_accuracy", "converged_update", "diverged", "params.cell.W_rec"):
         assert name in loaded
     assert loaded.loss.dims == ("member", "update")
     assert loaded.val_accuracy.dims == ("member", "evaluation")
     np.testing.assert_array_equal(loaded.snapshot_update.values, [0, 6, 12])
+    np.testing.assert_array_equal(loaded.snapshot.values, [0, 6, 12])
+    np.testing.assert_array_equal(loaded.evaluation.values, [3, 6, 9, 12])
     assert "jax" in loaded.attrs["versions"] and "cpu" in loaded.attrs["devices"].lower()
+
+
+def test_stored_run_describes_itself(tmp_path):
+    """Every variable and coordinate has long_name, units and a description; params have named axes;
+    a run started from Python stores its config as TOML that parses back to the config."""
+    import tomllib
+
+    raw = {"run": {**RUN}, "task": {**TASK, "noise_std": [0.1, 0.5]}, "model": MODEL,
+           "rule": {"batch": 8, "num_validation_trials": 40, "learning_rate": 1e-3}, "grid": {"seeds": [0]}}
+    population.run(population.from_dict(raw), out=tmp_path, quiet=True)
+    ds = xr.open_zarr(tmp_path / "results.zarr")
+    for name, variable in {**ds.data_vars, **ds.coords}.items():
+        assert {"long_name", "units", "description"} <= set(variable.attrs), name
+        assert variable.attrs["long_name"] and variable.attrs["units"], name
+    for name in ("loss", "val_accuracy", "params.cell.W_rec", "converged_time"):
+        assert "NaN" in ds[name].attrs["nan_meaning"], name
+    assert ds["params.cell.W_rec"].dims == ("member", "snapshot", "neuron", "neuron_pre")
+    assert ds["params.cell.W_in"].dims == ("member", "snapshot", "neuron", "input")
+    assert ds["params.readout.W_out"].dims == ("member", "snapshot", "output", "neuron")
+    assert ds.sizes["neuron"] == 8 and ds.sizes["input"] == 4 and ds.sizes["output"] == 1
+    assert ds["update"].attrs["units"] == ds["evaluation"].attrs["units"] == ds["snapshot"].attrs["units"] == "update"
+    assert ds["task.noise_std"].attrs["units"] == "1"
+    assert tomllib.loads(ds.attrs["config"]) == raw
 
 
 def test_snapshot_updates_linear_and_log():

@@ -4,6 +4,7 @@ Each scenario runs in fresh interpreters (device count and distributed runtime a
 start-up) and is compared with a plain single-process, single-device run of the same config.
 """
 
+import json
 import os
 import signal
 import socket
@@ -51,14 +52,93 @@ def _assert_same_results(a: xr.Dataset, b: xr.Dataset, rtol=0.0, atol=0.0):
         np.testing.assert_array_equal(a[coord].values, b[coord].values)
 
 
+# `jaxrnn run` in a child that counts XLA compilations: every backend compile request, the ones
+# the persistent cache answered, and the requests for the group's chunk program.
+COUNTING_CLI = textwrap.dedent("""
+    import json, logging, sys
+    import jax
+    counts = {"compiles": 0, "cache_hits": 0, "chunk_compiles": 0}
+    def on_duration(name, secs, **kwargs):
+        counts["compiles"] += name == "/jax/core/compile/backend_compile_duration"
+    def on_event(name, **kwargs):
+        counts["cache_hits"] += name == "/jax/compilation_cache/cache_hits"
+    jax.monitoring.register_event_duration_secs_listener(on_duration)
+    jax.monitoring.register_event_listener(on_event)
+    class ChunkCompiles(logging.Handler):
+        def emit(self, record):
+            counts["chunk_compiles"] += "Finished XLA compilation of jit(chunk)" in record.getMessage()
+    logging.getLogger("jax").addHandler(ChunkCompiles())
+    jax.config.update("jax_log_compiles", True)
+    if len(sys.argv) > 2 and sys.argv[2] == "--pause-after-chunk":  # a window in which to press Ctrl-C
+        import pathlib, time
+        from jaxrnn.population import checkpoint
+        save_chunk = checkpoint.PartCheckpoint.save_chunk
+        def pausing(self, chunk, outputs):
+            save_chunk(self, chunk, outputs)
+            if chunk == 2:
+                pathlib.Path(sys.argv[3]).write_text("paused")
+                time.sleep(600)
+        checkpoint.PartCheckpoint.save_chunk = pausing
+        del sys.argv[2:4]
+    from jaxrnn.cli import main
+    try:
+        code = main(sys.argv[2:])
+    finally:
+        with open(sys.argv[1], "w") as handle:
+            json.dump(counts, handle)
+    sys.exit(code)
+""")
+
+
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
-    """An uninterrupted single-process, single-device run, made the same way as the others."""
+    """An uninterrupted single-process, single-device run, made the same way as the others.
+
+    Its compiled programs go to a persistent compilation cache the module's later runs share.
+    Over its 8 chunks the group's chunk program is compiled once (each chunk's state comes back
+    sharded as it went in)."""
     folder = tmp_path_factory.mktemp("reference")
     (folder / "scale.toml").write_text(CONFIG)
-    result = _jaxrnn(folder / "scale.toml", "--out", folder / "out")
+    result, counts = _counting(folder, "run", folder / "scale.toml", "--out", folder / "out", "--quiet",
+                               "--compile-cache", folder / "xla-cache")
     assert result.returncode == 0, result.stderr
+    assert counts["chunk_compiles"] == 1 and counts["compiles"] > counts["cache_hits"]
     return population.load(folder / "out"), folder / "scale.toml"
+
+
+def _counting(folder, *args, pause=None):
+    """``jaxrnn ARGS`` in a counting child; returns ``(CompletedProcess, counts)`` (or the Popen with pause)."""
+    counts = folder / f"counts-{len(list(folder.glob('counts-*')))}.json"
+    extra = ["--pause-after-chunk", str(pause)] if pause else []
+    command = [sys.executable, "-c", COUNTING_CLI, str(counts), *extra, *map(str, args)]
+    if pause:
+        return subprocess.Popen(command, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True), counts
+    result = subprocess.run(command, env=_env(), capture_output=True, text=True)
+    return result, json.loads(counts.read_text())
+
+
+def test_ctrl_c_then_the_same_command_resumes_to_identical_results(reference, tmp_path):
+    """SIGINT between writing a chunk's outputs and its state: exit 130 with a one-line message,
+    no temporary file left; the same command resumes, compiles nothing (the persistent cache of
+    the reference run holds every program), and ends with the uninterrupted run's numbers."""
+    ds, config = reference
+    out, marker = tmp_path / "out", tmp_path / "paused"
+    cache = config.parent / "xla-cache"
+    args = ("run", config, "--out", out, "--quiet", "--compile-cache", cache)
+    proc, _ = _counting(tmp_path, *args, pause=marker)
+    deadline = time.monotonic() + 300
+    while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    lines = [line for line in err.splitlines() if line.startswith("jaxrnn run:")]
+    assert proc.returncode == 130 and "Traceback" not in err, err
+    assert len(lines) == 1 and "interrupted" in lines[0] and "same command" in lines[0]
+    assert not list(out.rglob("*.tmp")) and not (out / "results.zarr").exists()
+    resumed, counts = _counting(tmp_path, *args)
+    assert resumed.returncode == 0, resumed.stderr
+    assert counts["compiles"] - counts["cache_hits"] == 0, counts  # a second process compiles nothing
+    _assert_same_results(population.load(out), ds)
 
 
 def _env(**extra):
@@ -67,8 +147,10 @@ def _env(**extra):
     return env
 
 
-def _jaxrnn(*args, env=None, **kwargs):
-    return subprocess.run([sys.executable, "-m", "jaxrnn.cli", "run", *map(str, args), "--quiet"],
+def _jaxrnn(config, *args, env=None, **kwargs):
+    """``jaxrnn run CONFIG ARGS --quiet``, sharing the reference run's persistent compilation cache."""
+    cache = ["--compile-cache", str(config.parent / "xla-cache")]
+    return subprocess.run([sys.executable, "-m", "jaxrnn.cli", "run", str(config), *map(str, args), "--quiet", *cache],
                           env=env or _env(), capture_output=True, text=True, **kwargs)
 
 
@@ -90,7 +172,8 @@ def _free_port():
 def test_two_processes_write_the_same_store_as_one(reference, tmp_path):
     ds, config = reference
     port = _free_port()
-    common = [config, "--out", tmp_path / "out", "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2"]
+    common = [config, "--out", tmp_path / "out", "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2",
+              "--compile-cache", config.parent / "xla-cache"]
     procs = [subprocess.Popen([sys.executable, "-m", "jaxrnn.cli", "run", *map(str, common), "--process-id", str(i),
                                "--quiet"], env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for i in range(2)]
@@ -118,7 +201,7 @@ CRASH_DURING_WRITE = textwrap.dedent("""
         original(path, write)
     checkpoint._atomic_write = crashing
     from jaxrnn.cli import main
-    main(["run", sys.argv[1], "--out", sys.argv[2], "--quiet"])
+    main(["run", sys.argv[1], "--out", sys.argv[2], "--quiet", "--compile-cache", sys.argv[4]])
 """)
 
 
@@ -126,7 +209,8 @@ CRASH_DURING_WRITE = textwrap.dedent("""
 def test_sigkill_during_checkpoint_write_then_resume(reference, tmp_path, crash_write):
     ds, config = reference
     out = tmp_path / "out"
-    crashed = subprocess.run([sys.executable, "-c", CRASH_DURING_WRITE, str(config), str(out), str(crash_write)],
+    crashed = subprocess.run([sys.executable, "-c", CRASH_DURING_WRITE, str(config), str(out), str(crash_write),
+                              str(config.parent / "xla-cache")],
                              env=_env(), capture_output=True, text=True)
     assert crashed.returncode == -signal.SIGKILL
     assert not (out / "results.zarr").exists()
@@ -139,7 +223,8 @@ def test_sigkill_at_random_times_then_resume(reference, tmp_path):
     ds, config = reference
     out = tmp_path / "out"
     for delay in (3.0, 6.0):
-        proc = subprocess.Popen([sys.executable, "-m", "jaxrnn.cli", "run", str(config), "--out", str(out), "--quiet"],
+        proc = subprocess.Popen([sys.executable, "-m", "jaxrnn.cli", "run", str(config), "--out", str(out), "--quiet",
+                                 "--compile-cache", str(config.parent / "xla-cache")],
                                 env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(delay)
         proc.send_signal(signal.SIGKILL)

@@ -169,7 +169,8 @@ def test_merge_rules():
                              "num_parents": 2}
     assert grids[2].rule == {"name": "hebbian"}
     assert grids[3].task == {"name": "rdm", "num_steps": 20, "noise_std": [0.1, 1.0]}
-    assert grids[4].model == {**population.config.dataclasses.asdict(population.ModelConfig()), "alpha": 0.2}
+    assert grids[4].model == {"alpha": 0.2}  # what the config sets; members fill in the defaults
+    assert config.members()[-1].model == {**population.config.MODEL_DEFAULTS, "alpha": 0.2}
     assert grids[2].model["hidden"] == 6 and grids[2].model["activation"] == "tanh"
     sizes = collections.Counter(m.subgrid for m in config.members())
     assert sizes == {0: 8, 1: 4, 2: 4, 3: 8, 4: 8}
@@ -239,8 +240,10 @@ def _raises(raw, match):
     ({"grid": {"seeds": [1, 1]}}, r"^subgrid\[2\]\.grid\.seeds"),
     ({"rules": {"name": "ga"}}, r"^subgrid\[2\]\.rules = "),
     ({"replace": ["run"]}, r"^subgrid\[2\]\.replace = 'run'"),
-    ({"rule": {"name": "hebbian"}}, r"^subgrid\[2\]\.model\.activation = 'shifted_tanh'"),
-    ({"rule": {"name": "full_force"}, "model": {"activation": "tanh"}}, r"^subgrid\[2\]\.model\.output = 'state'"),
+    ({"rule": {"name": "hebbian"}, "model": {"activation": "shifted_tanh"}},
+     r"^subgrid\[2\]\.model\.activation = 'shifted_tanh'"),
+    ({"rule": {"name": "full_force"}, "model": {"activation": "tanh", "output": "state"}},
+     r"^subgrid\[2\]\.model\.output = 'state'"),
 ])
 def test_bad_subgrids_name_the_field(subgrid, match):
     _raises({**BASE, "subgrid": [{}, subgrid]}, match)  # named as the 2nd [[subgrid]]
@@ -257,5 +260,9 @@ def test_bad_union_structure_is_refused():
             r"^rule\.learnin_rate = 1\.0 .*at least one \[\[subgrid\]\]")
     _raises({**BASE, "base_only": True, "subgrid": [{"rule": {"learnin_rate": 1.0}}]},
             r"^subgrid\[1\]\.rule\.learnin_rate = 1\.0")
-    # the model must suit the rule in a plain config too (item 4: checked before compiling)
-    _raises({**BASE, "rule": {"name": "hebbian"}}, r"^model\.activation = 'shifted_tanh'")
+    # the model must suit the rule in a plain config too (item 4: checked before compiling); a field
+    # the user left unset takes the rule's own default instead (tanh rates for Hebbian)
+    _raises({**BASE, "model": {"activation": "shifted_tanh"}, "rule": {"name": "hebbian"}},
+            r"^model\.activation = 'shifted_tanh'")
+    hebbian = population.from_dict({**BASE, "rule": {"name": "hebbian"}}).members()[0].model
+    assert (hebbian["activation"], hebbian["output"]) == ("tanh", "rate")

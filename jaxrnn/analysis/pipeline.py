@@ -68,6 +68,7 @@ from jaxrnn.analysis.population_svcca import svcca_distances
 from jaxrnn.analysis.stored_networks import (
     RULE_MODEL, CTRNNStep, LinearReadout, NetworkSpec, group_params, member_specs)
 from jaxrnn.analysis.topology import index_profile_population, topology_distances, topology_signature_population
+from jaxrnn.population.attributes import describe_analysis
 
 SVCCA_CONDITIONS = 10
 SVCCA_COHERENCE = 0.1857
@@ -290,7 +291,7 @@ def analyze(dataset: xr.Dataset | str | Path, *, snapshot: int = -1, num_starts:
     attrs = {"analysis": json.dumps(dict(snapshot=snapshot, num_starts=num_starts, probe=probe, starts=starts,
                                          start_noise=start_noise, num_steps=num_steps, time_stride=time_stride,
                                          pulse=pulse, max_fps=max_fps, tol=tol, max_iters=max_iters, seed=seed))}
-    return xr.Dataset(data, coords=coords, attrs=attrs)
+    return describe_analysis(xr.Dataset(data, coords=coords, attrs=attrs))
 
 
 def analyze_store(path: str | Path, **options: Any) -> xr.Dataset:
@@ -325,7 +326,8 @@ def concat_runs(datasets: list[xr.Dataset]) -> xr.Dataset:
                                "model.alpha": ("member", [s.alpha for s in specs]),
                                "model.output": ("member", [s.output for s in specs]),
                                "rule.clamp_bias": ("member", [s.clamp for s in specs])})
-        parts.append(ds)
+        # update-number indexes would align the runs by update; pad by position instead
+        parts.append(ds.drop_vars([c for c in ("evaluation", "snapshot") if c in ds.indexes]))
     sizes = {}
     for ds in parts:
         for dim, size in ds.sizes.items():

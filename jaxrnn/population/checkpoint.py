@@ -31,11 +31,15 @@ CHECKPOINT_DIR = "checkpoint"
 
 def _atomic_write(path: Path, write) -> None:
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as handle:
-        write(handle)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:  # a full disk, Ctrl-C: leave the previous file, and no temporary one
+        tmp.unlink(missing_ok=True)
+        raise
     directory = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(directory)
@@ -86,6 +90,87 @@ def check_manifest(out: Path, raw_config: dict[str, Any], *, write: bool) -> boo
         payload = json.dumps({"config": json.loads(_canonical(raw_config)), "complete": False}, indent=1)
         _atomic_write(manifest, lambda handle: handle.write(payload.encode()))
     return False
+
+
+OWN_FILES = (MANIFEST, CHECKPOINT_DIR, "results.zarr", "results.zarr.tmp", "results.zarr.old",
+             "learning_curves.png", "final_accuracy.png")
+
+
+def check_out(out: Path, raw_config: dict[str, Any], *, overwrite: bool = False) -> str:
+    """Check ``--out`` before anything starts, writing nothing (JAX-free).
+
+    Returns ``"new"`` (nothing of jaxrnn's there), ``"resume"`` (an unfinished run of this
+    config) or ``"complete"`` (a finished run of this config). With ``overwrite`` a run of another
+    config (or results without a manifest) is reported as ``"stale"``: :func:`clear` removes it.
+
+    Raises:
+      ValueError: ``out`` is a file, is not writable, or holds another config's run (without
+        ``overwrite``).
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out = {str(out)!r} is not allowed: must be a directory (it is a file)")
+    existing = out
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ValueError(f"--out = {str(out)!r} is not allowed: must be a directory ({str(existing)!r} is a file)")
+    if not _writable(existing):
+        raise ValueError(f"--out = {str(out)!r} is not allowed: must be a writable directory "
+                         f"({str(existing)!r} is read-only or not accessible)")
+    manifest = out / MANIFEST
+    if manifest.exists():
+        try:
+            recorded = json.loads(manifest.read_text())
+        except (OSError, ValueError):
+            recorded = {}
+        if recorded.get("config") == json.loads(_canonical(raw_config)):
+            return "complete" if recorded.get("complete") else "resume"
+        if overwrite:
+            return "stale"
+        raise ValueError(
+            f"--out = {str(out)!r} holds a run of a different config (see {manifest}): pass --overwrite to "
+            "replace it, or choose another --out (resuming it with this config would mix two experiments)")
+    if (out / "results.zarr").exists() or (out / CHECKPOINT_DIR).exists():
+        if overwrite:
+            return "stale"
+        raise ValueError(f"--out = {str(out)!r} holds results without a manifest ({MANIFEST}): pass --overwrite "
+                         "to replace them, or choose another --out")
+    return "new"
+
+
+def _writable(folder: Path) -> bool:
+    """Whether a file can be created in ``folder`` (tried, then removed: root ignores mode bits)."""
+    import tempfile
+
+    try:
+        fd, name = tempfile.mkstemp(dir=folder, prefix=".jaxrnn-write-test-")
+    except OSError:
+        return False
+    os.close(fd)
+    os.unlink(name)
+    return True
+
+
+def clear(out: Path) -> None:
+    """Remove what jaxrnn wrote in ``out`` (manifest, checkpoints, store, figures); nothing else."""
+    for name in OWN_FILES:
+        path = Path(out) / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+
+
+def progress(out: Path) -> dict[str, int]:
+    """Chunks done per checkpointed part of an unfinished run: ``{part: next_chunk}``."""
+    folder = Path(out) / CHECKPOINT_DIR
+    done = {}
+    for part in sorted(folder.iterdir()) if folder.is_dir() else []:
+        arrays = load_arrays(part / "state.npz")
+        if arrays is not None:
+            done[part.name] = int(arrays["next_chunk"])
+    return done
 
 
 def mark_complete(out: Path) -> None:

@@ -29,7 +29,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from jaxrnn._checks import check_choice, check_range, fail
-from jaxrnn.tasks.registry import static_fields
+from jaxrnn.population import schema
 
 TABLES = ("run", "task", "model", "rule", "grid")
 SEQUENCE_FIELDS = {"rule.trainable"}
@@ -115,6 +115,7 @@ class ModelConfig:
 
 
 DYNAMIC_MODEL_FIELDS = {"gain"}
+MODEL_DEFAULTS = dataclasses.asdict(ModelConfig())
 MODEL_FIELDS = [f.name for f in dataclasses.fields(ModelConfig)]
 RUN_FIELDS = [f.name for f in dataclasses.fields(RunConfig)]
 
@@ -142,7 +143,7 @@ class Member:
 
     def static_key(self, rule_static: set[str]) -> tuple:
         """Hashable signature of the static fields (members with equal keys share a program)."""
-        task_static = set(static_fields(self.task["name"])) | {"name"}
+        task_static = set(schema.task(self.task["name"])["static"]) | {"name"}
         return (
             tuple(sorted((k, _freeze(v)) for k, v in self.task.items() if k in task_static)),
             tuple(sorted((k, _freeze(v)) for k, v in self.model.items() if k not in DYNAMIC_MODEL_FIELDS)),
@@ -156,7 +157,9 @@ class Grid:
 
     Attributes:
       run: its :class:`RunConfig`.
-      task, model, rule: the merged tables (values may be lists = sweep axes).
+      task, model, rule: the merged tables (values may be lists = sweep axes). ``model`` holds
+        the fields the config sets; a member's model is :class:`ModelConfig`'s defaults, then
+        its rule's ``model_defaults`` (:mod:`jaxrnn.population.schema`), then these.
       seeds: the member seeds.
       subgrid: 0 for the top-level tables, k for the k-th ``[[subgrid]]`` (file order, from 1).
     """
@@ -187,6 +190,7 @@ class Grid:
             tables = {}
             for table, raw in (("task", self.task), ("model", self.model), ("rule", self.rule)):
                 tables[table] = {k: chosen.get(f"{table}.{k}", v) for k, v in raw.items()}
+            tables["model"] = member_model(tables["model"], tables["rule"]["name"])
             for seed in self.seeds:
                 members.append(Member(start + len(members), int(seed), tables["task"], tables["model"],
                                       tables["rule"], self.subgrid, self.run))
@@ -269,11 +273,18 @@ class Config:
         return axes
 
     def members(self) -> list[Member]:
-        """Expand every grid (sweep axes × seeds) into members, in order."""
-        members = []
-        for grid in self.grids:
-            members.extend(grid.members(len(members)))
-        return members
+        """Expand every grid (sweep axes × seeds) into members, in order (computed once per config)."""
+        if "_members" not in self.__dict__:
+            members = []
+            for grid in self.grids:
+                members.extend(grid.members(len(members)))
+            object.__setattr__(self, "_members", members)
+        return list(self.__dict__["_members"])
+
+
+def member_model(model: Mapping[str, Any], rule_name: str) -> dict[str, Any]:
+    """A member's full ``[model]``: defaults, then its rule's ``model_defaults``, then ``model``."""
+    return {**MODEL_DEFAULTS, **schema.model_defaults(rule_name), **model}
 
 
 def field_value(member: Member, field: str) -> Any:
@@ -288,9 +299,7 @@ def field_value(member: Member, field: str) -> Any:
 
 
 def _rule_defaults(name: str) -> Mapping[str, Any]:
-    from jaxrnn.rules.registry import get_rule
-
-    return get_rule(name).defaults
+    return schema.rule_defaults(name)
 
 
 def _grid_field_values(grid: Grid, field: str) -> list[Any]:
@@ -301,6 +310,8 @@ def _grid_field_values(grid: Grid, field: str) -> list[Any]:
         return _values(field, values[key])
     if table == "rule":
         return [d[key] for d in (_rule_defaults(n) for n in _values("rule.name", values["name"])) if key in d]
+    if table == "model":
+        return [member_model({}, n)[key] for n in _values("rule.name", grid.rule["name"])]
     return []
 
 

@@ -70,6 +70,8 @@ rule's default when its table leaves the field out).
 from __future__ import annotations
 
 import contextlib
+import json
+import re
 import dataclasses
 import tomllib
 from collections.abc import Iterator, Mapping
@@ -78,7 +80,9 @@ from pathlib import Path
 from typing import Any
 
 from jaxrnn._checks import check_choice, check_range, fail
+from jaxrnn.population import schema
 from jaxrnn.population.config import (
+    MODEL_DEFAULTS,
     MODEL_FIELDS,
     REPLACEABLE,
     RUN_FIELDS,
@@ -87,12 +91,11 @@ from jaxrnn.population.config import (
     TABLES,
     Config,
     Grid,
-    ModelConfig,
+    SEQUENCE_FIELDS,
     RunConfig,
     _freeze,
     _values,
 )
-from jaxrnn.tasks.registry import make, param_fields, registered, static_fields
 
 
 def _check_table_fields(table: str, values: Mapping[str, Any], allowed: list[str]) -> None:
@@ -124,15 +127,38 @@ def _naming(subgrid: int) -> Iterator[None]:
 
 
 def _task_fields(name: str) -> set[str]:
-    make(name)  # raises on an unknown name, listing the registered ones
-    return {"name", *static_fields(name), *param_fields(name)}
+    _check_name("task.name", name, schema.task_names(), "jaxrnn.tasks")
+    return schema.task_fields(name)
 
 
 def _rule_fields(name: str) -> set[str]:
-    from jaxrnn.rules.registry import rule_fields
-
-    static, dynamic = rule_fields(name)
+    _check_name("rule.name", name, sorted(schema.schema()["rules"]), "jaxrnn.rules")
+    static, dynamic = schema.rule_fields(name)
     return {"name"} | static | dynamic
+
+
+def _check_name(field: str, name: Any, known: list[str], package: str) -> None:
+    """Refuse a task / rule name the schema does not know (without importing JAX), unless it was
+    registered at run time in this process (the live registry is then already imported)."""
+    if isinstance(name, str) and name in known:
+        return
+    import sys
+
+    if isinstance(name, str) and f"{package}.registry" in sys.modules:
+        live = schema.task(name) if field == "task.name" else schema.rule(name)  # raises if unknown
+        if live:
+            return
+    kind = "tasks" if field == "task.name" else "rules"
+    fail(field, name, f"one of the registered {kind}: " + ", ".join(known))
+
+
+def _check_values(table: str, values: Mapping[str, Any], defaults: Mapping[str, Any], owner: str = "") -> None:
+    """Kind, bounds and choices of every value (each value of a sweep) of a table, by the field's default."""
+    for key, value in values.items():
+        if key == "name":
+            continue
+        field = f"{table}.{key}"
+        schema.check_sweep(field, value, defaults.get(key, 0.0), field in SEQUENCE_FIELDS, owner)
 
 
 def _run_config(run_raw: Mapping[str, Any], name: str) -> RunConfig:
@@ -175,20 +201,21 @@ def _grid(run: RunConfig, task: Mapping[str, Any], model: Mapping[str, Any], rul
     """Validate one product's tables (field names and sweep structure) and build its :class:`Grid`."""
     task = dict(task)
     if "name" not in task:
-        fail("task.name", None, "one of the registered tasks: " + ", ".join(registered()))
-    for task_name in _values("task.name", task["name"]):
-        make(task_name)  # raises on an unknown name, listing the registered ones
-        allowed = ["name"] + static_fields(task_name) + param_fields(task_name)
-        _check_table_fields("task", task, allowed)
+        fail("task.name", None, "one of the registered tasks: " + ", ".join(schema.task_names()))
+    for task_name in schema.check_sweep("task.name", task["name"], "", False):
+        _check_table_fields("task", task, sorted(_task_fields(task_name)))
+        entry = schema.task(task_name)
+        _check_values("task", task, {**entry["static"], **entry["params"]}, task_name)
 
     _check_table_fields("model", model, MODEL_FIELDS)
-    model = {**dataclasses.asdict(ModelConfig()), **model}
+    _check_values("model", model, MODEL_DEFAULTS)
 
     rule = dict(rule)
     rule.setdefault("name", "bptt")
-    for rule_name in _values("rule.name", rule["name"]):
+    for rule_name in schema.check_sweep("rule.name", rule["name"], "", False):
         _check_table_fields("rule", rule, sorted(_rule_fields(rule_name)))
-    return Grid(run, task, model, rule, _seeds(grid), subgrid)
+        _check_values("rule", rule, schema.rule_defaults(rule_name), rule_name)
+    return Grid(run, task, dict(model), rule, _seeds(grid), subgrid)
 
 
 def _inherit_task(merged: dict[str, Any], own: Mapping[str, Any]) -> dict[str, Any]:
@@ -242,9 +269,25 @@ def _subgrid_list(value: Any) -> list[Mapping[str, Any]]:
 
 
 def from_dict(raw: Mapping[str, Any], *, source: str = "", name: str = "run") -> Config:
-    """Validate a config dict (the TOML's tables, ``"subgrid"`` a list of dicts) into a :class:`Config`."""
-    from jaxrnn.population.builders import check_member  # also registers the rules
+    """Validate a config dict (the TOML's tables, ``"subgrid"`` a list of dicts) into a :class:`Config`.
 
+    :func:`parse_config` (without JAX) then :func:`check_config` (the cells, tasks and rules
+    themselves, once per distinct combination of values).
+    """
+    config = parse_config(raw, source=source, name=name)
+    check_config(config)
+    return config
+
+
+def parse_config(raw: Mapping[str, Any], *, source: str = "", name: str = "run") -> Config:
+    """Structure, field names, kinds, bounds and choices of a config dict, without importing JAX.
+
+    Every value of every field is checked once (a sweep's values one by one), not once per
+    member, so a grid of 100,000 members is parsed in well under a second. What needs the
+    package itself (cross-field rules, a task's own limits) is left to :func:`check_config`.
+    """
+    if not isinstance(raw, Mapping):
+        fail("config", raw, "a table of tables ([run], [task], [model], [rule], [grid])")
     for table in raw:
         if table not in TABLES + ("subgrid", "base_only"):
             fail(table, raw[table], "one of the tables " + ", ".join(f"[{t}]" for t in TABLES)
@@ -269,15 +312,117 @@ def from_dict(raw: Mapping[str, Any], *, source: str = "", name: str = "run") ->
                 if not any(key in getattr(g, table) for g in grids):
                     fail(f"{table}.{key}", value, f"a field of the {table} of at least one [[subgrid]]",
                          "with base_only = true the top-level tables only hold what sub-grids inherit")
-    top = Grid(run, base["task"], {**dataclasses.asdict(ModelConfig()), **base["model"]}, base["rule"], seeds)
+    top = Grid(run, base["task"], base["model"], base["rule"], seeds)
     top = top if base_only else grids[0]  # (the rule name defaulted, as a plain config's)
     config = Config(run=run, task=top.task, model=top.model, rule=top.rule, seeds=top.seeds, source=source,
                     raw=dict(raw), grids=tuple(grids))
+    return config
+
+
+def check_config(config: Config) -> None:
+    """Validate every member with the package's own checks (imports JAX; compiles nothing).
+
+    Once per distinct (task, model, rule) combination — members that differ only in their seed
+    share their tables — and the rule is built once per combination of static fields.
+    """
+    from jaxrnn.population.builders import check_member  # also registers the rules
+
     checked: set = set()
-    for member in config.members():  # validates every value of every member eagerly
+    seen: set = set()
+    for member in config.members():
+        key = (id(member.task), id(member.model), id(member.rule))
+        if key in seen:
+            continue
+        seen.add(key)
         with _naming(member.subgrid):
             check_member(member, checked)
-    return config
+
+
+def apply_overrides(raw: Mapping[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """``raw`` with command-line overrides laid over it, as in Hydra: ``TABLE.FIELD=VALUE``.
+
+    ``VALUE`` is read as a TOML value (``0.5``, ``[0.1, 1.0]``, ``true``, ``"cdi"``); a bare word
+    that is not one is a string (``task.name=cdi``). ``grid.seeds=8``, ``rule.name=[bptt,ga]``
+    (bare words in a list are strings too). The result is validated like a config file.
+    """
+    merged = {k: dict(v) if isinstance(v, Mapping) else v for k, v in raw.items()}
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        table, dot, field = key.strip().partition(".")
+        if not sep or not dot or not field or "." in field or table not in TABLES:
+            fail("override", item, "TABLE.FIELD=VALUE with TABLE one of " + ", ".join(TABLES)
+                 + " (e.g. task.noise_std=[0.1,1.0] or grid.seeds=8)")
+        if table in merged and not isinstance(merged[table], Mapping):
+            fail(table, merged[table], f"a table ([{table}]) to override {key} in")
+        merged.setdefault(table, {})[field] = _override_value(text.strip())
+    return merged
+
+
+def _override_value(text: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        pass
+    if text.startswith("[") and text.endswith("]"):
+        items = [t.strip() for t in text[1:-1].split(",") if t.strip()]
+        return [_override_value(t) for t in items]
+    return text
+
+
+def config_toml(raw) -> str:
+    """A config dict (``Config.raw``) as TOML text that :func:`tomllib.loads` reads back equal.
+
+    Written here (plain tables, ``[[subgrid]]`` arrays of tables, inline tables inside them,
+    strings, numbers, booleans, lists) rather than with a TOML-writer dependency: a config
+    holds nothing else. Runs started from Python store this in ``attrs["config"]``.
+    """
+    lines = [_toml_line(key, value) for key, value in raw.items() if not isinstance(value, dict) and key != "subgrid"]
+    for key, value in raw.items():
+        if isinstance(value, dict):
+            lines += ["", f"[{key}]"] + [_toml_line(k, v) for k, v in value.items()]
+    for entry in raw.get("subgrid", []):
+        lines += ["", "[[subgrid]]"] + [_toml_line(k, v) for k, v in entry.items()]
+    return "\n".join(lines).lstrip("\n") + "\n"
+
+
+def _toml_line(key, value) -> str:
+    if value is None:  # from a Python dict: TOML has no null, the field takes its default
+        return f"# {key} = None (left to its default)"
+    return f"{key} = {_toml_value(value)}"
+
+
+def _toml_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return {float("inf"): "inf", float("-inf"): "-inf"}.get(value, "nan" if value != value else repr(value))
+    if isinstance(value, (int, int)):
+        return str(int(value))
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + " }"
+    return _toml_value(float(value))
+
+
+_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+          "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+
+
+def parse_bytes(text: str | int | float) -> int:
+    """``"8GiB"``, ``"500MB"``, ``"1.5e9"`` → bytes."""
+    if isinstance(text, (int, float)):
+        value = float(text)
+    else:
+        match = re.fullmatch(r"\s*([0-9.eE+]+)\s*([a-zA-Z]*)\s*", str(text))
+        if not match or match.group(2).lower() not in _UNITS:
+            fail("memory_budget", text, "a size such as 8GiB, 512MiB or 2e9 (bytes)")
+        value = float(match.group(1)) * _UNITS[match.group(2).lower()]
+    if not value > 0:
+        fail("memory_budget", text, "a positive size")
+    return int(value)
 
 
 def packaged_configs() -> list[str]:
@@ -286,13 +431,22 @@ def packaged_configs() -> list[str]:
     return sorted(p.name[: -len(".toml")] for p in files if p.name.endswith(".toml"))
 
 
-def load_config(path_or_name: str | Path = "default") -> Config:
-    """Load a TOML config from a path, or a packaged config by name (``"default"``, ...)."""
+def load_config(path_or_name: str | Path = "default", *, check: bool = True,
+                overrides: list[str] | None = None) -> Config:
+    """Load a TOML config from a path, or a packaged config by name (``"default"``, ...).
+
+    ``overrides``: ``["task.noise_std=[0.1,1.0]", "grid.seeds=8"]`` (:func:`apply_overrides`);
+    the stored config text is then the merged config. With ``check=False`` only
+    :func:`parse_config` runs (no JAX); call :func:`check_config` later.
+    """
     path = Path(path_or_name)
     if path.suffix == ".toml" or path.exists():
         if not path.exists():
             fail("config", str(path), "an existing TOML file or a packaged config: " + ", ".join(packaged_configs()))
-        text = path.read_text()
+        try:
+            text = path.read_text()
+        except (OSError, UnicodeDecodeError) as error:
+            fail("config", str(path), "a readable UTF-8 TOML file", getattr(error, "strerror", None) or str(error))
         name = path.stem
     else:
         name = str(path_or_name)
@@ -303,4 +457,12 @@ def load_config(path_or_name: str | Path = "default") -> Config:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise ValueError(f"config {str(path_or_name)!r} is not valid TOML: {error}") from None
-    return from_dict(raw, source=text, name=raw.get("run", {}).get("name", name))
+    if overrides:
+        raw = apply_overrides(raw, overrides)
+        text = config_toml(raw)
+    run_table = raw.get("run", {})
+    name = run_table.get("name", name) if isinstance(run_table, Mapping) else name
+    config = parse_config(raw, source=text, name=name)
+    if check:
+        check_config(config)
+    return config

@@ -11,7 +11,8 @@ only carries in the backward pass for about a third more compute. It is chosen o
 pays: when the group does not fit whole without it, and remat lets slices be at least 1.5× larger.
 
 The default budget is 80 % of an accelerator's memory (``bytes_limit`` of
-``device.memory_stats()``), or half the machine's RAM shared by the local CPU devices.
+``device.memory_stats()``), or half the RAM available when the run starts, shared by the
+local CPU devices.
 """
 
 from __future__ import annotations
@@ -28,35 +29,33 @@ import numpy as np
 
 from jaxrnn._checks import fail
 from jaxrnn.population.config import Member, RunConfig
-from jaxrnn.population.runner import chunk_plan, init_population, make_chunk, prepare, validation_key
+from jaxrnn.population.parse import parse_bytes
+from jaxrnn.population.program import chunk_plan, init_population, make_chunk, validation_key
+from jaxrnn.population.runner import prepare
 from jaxrnn.rules.registry import get_rule
 
-_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
-          "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
-
-
-def parse_bytes(text: str | int | float) -> int:
-    """``"8GiB"``, ``"500MB"``, ``"1.5e9"`` → bytes."""
-    if isinstance(text, (int, float)):
-        value = float(text)
-    else:
-        match = re.fullmatch(r"\s*([0-9.eE+]+)\s*([a-zA-Z]*)\s*", str(text))
-        if not match or match.group(2).lower() not in _UNITS:
-            fail("memory_budget", text, "a size such as 8GiB, 512MiB or 2e9 (bytes)")
-        value = float(match.group(1)) * _UNITS[match.group(2).lower()]
-    if not value > 0:
-        fail("memory_budget", text, "a positive size")
-    return int(value)
+def available_memory() -> int:
+    """Bytes of RAM available now (``MemAvailable`` of ``/proc/meminfo``; else free pages)."""
+    try:
+        with open("/proc/meminfo") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
 
 
 def default_memory_budget() -> int:
-    """80 % of an accelerator's memory, or half the RAM shared by the local CPU devices."""
+    """80 % of an accelerator's memory, or half the RAM *available now*, shared by the local CPU devices.
+
+    Available, not total: on a shared machine half the total RAM may already be in use.
+    """
     device = jax.local_devices()[0]
     stats = device.memory_stats() if device.platform != "cpu" else None
     if stats and "bytes_limit" in stats:
         return int(0.8 * stats["bytes_limit"])
-    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    return int(0.5 * ram / max(1, jax.local_device_count()))
+    return int(0.5 * available_memory() / max(1, jax.local_device_count()))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -5,12 +5,15 @@ Zarr format 2 with consolidated metadata: a fully specified format any Zarr read
 
 Layout (opens with plain ``xarray.open_zarr`` — jaxrnn is not needed to read it):
 
-- dims ``member``, ``update``, ``evaluation``, ``snapshot`` (+ one per params array axis,
-  ``<variable>_dim<i>``);
+- dims ``member``, ``update``, ``evaluation``, ``snapshot``, and the named axes of params
+  (``neuron``, ``neuron_pre``, ``input``, ``output``, ``rank``, ...: see
+  :mod:`jaxrnn.population.attributes`);
 - coords ``seed[member]``, ``task.name[member]``, ``rule.name[member]``, one per swept field by
   its dotted path (``task.noise_std[member]``, ``rule.learning_rate[member]``), ``group[member]``
   (the compiled program that trained it), ``update[update]`` (1-based update count),
-  ``evaluation_update[evaluation]``, ``snapshot_update[snapshot]``;
+  ``evaluation[evaluation]`` (the update of each validation, an index: ``.sel(evaluation=500)``)
+  and ``evaluation_update`` (the same numbers), ``snapshot[snapshot]`` (the update of each
+  snapshot, an index) and ``snapshot_update[snapshot]``;
 - for a union of grids (``[[subgrid]]``, see :mod:`jaxrnn.population.config`): ``update`` and
   ``evaluation`` are as long as the longest run, every variable of a shorter member is NaN past
   its own ``num_updates``; coords ``subgrid[member]`` (0: the top-level tables, k: the k-th
@@ -19,7 +22,8 @@ Layout (opens with plain ``xarray.open_zarr`` — jaxrnn is not needed to read i
   different ones), NaN (numbers) or ``""`` for members whose task / rule has no such field;
   when sub-grids snapshot at different updates, ``snapshot_update[member, snapshot]`` (2-D,
   −1 where a member has fewer snapshots than the longest, its params NaN there) instead of the
-  1-D coord, which every member sharing its snapshot updates keeps;
+  1-D coord, which every member sharing its snapshot updates keeps (``snapshot`` then has no
+  index: snapshots are counted per member);
 - variables ``loss[member, update]`` and every other per-update metric of the rule,
   ``val_accuracy[member, evaluation]`` and every other validation metric (``val_<name>``),
   ``converged_update[member]`` (−1 if never), ``diverged[member]``,
@@ -27,7 +31,10 @@ Layout (opens with plain ``xarray.open_zarr`` — jaxrnn is not needed to read i
   member met its criterion; NaN if never), and the params snapshots
   ``params.<module>.<name>[member, snapshot, ...]``. Params of members whose group has smaller
   (or no) arrays of that name are NaN-padded;
-- attrs ``config`` (the TOML text), ``versions`` (package versions), ``devices``, ``wall_time``,
+- attributes ``long_name``, ``units``, ``description`` on every variable and coordinate, and
+  ``nan_meaning`` on every variable that may hold NaN (:mod:`jaxrnn.population.attributes`);
+- attrs ``config`` (the TOML text; for a run started from Python, the config dict written as
+  TOML by :func:`config_toml`), ``versions`` (package versions), ``devices``, ``wall_time``,
   ``compile_time`` (per group, seconds).
 """
 
@@ -42,6 +49,9 @@ from pathlib import Path
 
 import numpy as np
 import xarray as xr
+
+from jaxrnn.population.attributes import describe, param_dims
+from jaxrnn.population.parse import config_toml
 
 STORE_NAME = "results.zarr"
 PACKAGES = ("jaxrnn", "jax", "jaxlib", "flax", "optax", "gymnax", "numpy", "xarray", "zarr")
@@ -104,13 +114,7 @@ def build_dataset(config, groups, devices: Sequence[str]) -> xr.Dataset:
     data["converged_update"] = (("member",), np.concatenate([g.converged_update for g in groups])[order].astype(np.int32))
     data["diverged"] = (("member",), np.concatenate([g.diverged for g in groups])[order].astype(bool))
     data["converged_time"] = (("member",), np.concatenate([g.converged_time for g in groups])[order])
-    param_names = sorted({k for g in groups for k in g.snapshots})
-    for name in param_names:
-        arrays = [g.snapshots.get(name) for g in groups]
-        ndim = max(a.ndim for a in arrays if a is not None)
-        stacked = _pad_stack(arrays, counts, ndim - 2)[order]
-        dims = ("member", "snapshot") + tuple(f"{name}_dim{i}" for i in range(ndim - 2))
-        data[name] = (dims, stacked)
+    data.update(_params_variables(groups, counts, order))
 
     sorted_members = [members[i] for i in order]
     group_of = np.concatenate([np.full(c, i) for i, c in enumerate(counts)])[order]
@@ -121,9 +125,12 @@ def build_dataset(config, groups, devices: Sequence[str]) -> xr.Dataset:
         "task.name": ("member", np.array([m.task["name"] for m in sorted_members], dtype=str)),
         "rule.name": ("member", np.array([m.rule.get("name", "bptt") for m in sorted_members], dtype=str)),
         "update": np.arange(1, num_updates + 1),
+        "evaluation": np.arange(1, num_evaluations + 1) * run.eval_every,
         "evaluation_update": ("evaluation", np.arange(1, num_evaluations + 1) * run.eval_every),
         "snapshot_update": _snapshot_update_coord([snapshot_updates(m.run) for m in sorted_members]),
     }
+    if coords["snapshot_update"][0] == "snapshot":
+        coords["snapshot"] = coords["snapshot_update"][1]
     if config.has_subgrids:
         coords["subgrid"] = ("member", np.array([m.subgrid for m in sorted_members], dtype=np.int32))
         coords["run.num_updates"] = ("member", np.array([m.run.num_updates for m in sorted_members], dtype=np.int64))
@@ -132,7 +139,7 @@ def build_dataset(config, groups, devices: Sequence[str]) -> xr.Dataset:
             continue
         coords[field] = ("member", _coord_values([field_value(m, field) for m in sorted_members]))
     attrs = {
-        "config": config.source,
+        "config": config.source or config_toml(config.raw),
         "run_name": run.name,
         "versions": json.dumps(package_versions()),
         "devices": json.dumps(list(devices)),
@@ -142,7 +149,27 @@ def build_dataset(config, groups, devices: Sequence[str]) -> xr.Dataset:
         "stop_threshold": float(run.stop_threshold),
         "stop_window": int(run.stop_window),
     }
-    return xr.Dataset(data, coords=coords, attrs=attrs)
+    return describe(xr.Dataset(data, coords=coords, attrs=attrs))
+
+
+def _params_variables(groups, counts, order) -> dict[str, tuple]:
+    """``params.<module>.<name>[member, snapshot, <named axes>]`` of every group, NaN-padded.
+
+    Axes are named by :func:`~jaxrnn.population.attributes.param_dims` (``neuron``, ``input``, ...);
+    where one name would take two sizes (an unusual network), that variable keeps its own
+    ``<variable>.axis<i>`` names, so every dimension has one size.
+    """
+    data, sizes = {}, {}
+    for name in sorted({k for g in groups for k in g.snapshots}):
+        arrays = [g.snapshots.get(name) for g in groups]
+        ndim = max(a.ndim for a in arrays if a is not None)
+        stacked = _pad_stack(arrays, counts, ndim - 2)[order]
+        axes = param_dims(name, ndim - 2)
+        if any(sizes.get(d, n) != n for d, n in zip(axes, stacked.shape[2:])):
+            axes = tuple(f"{name}.axis{i}" for i in range(ndim - 2))
+        sizes.update(zip(axes, stacked.shape[2:]))
+        data[name] = (("member", "snapshot") + axes, stacked)
+    return data
 
 
 def _snapshot_update_coord(per_member: Sequence[Sequence[int]]) -> tuple:

@@ -308,4 +308,5 @@ register_rule(
         "init_state_scale": 1.0,
     },
     check=_check_full_force,
+    model_defaults={"activation": "tanh", "output": "rate"},
 )

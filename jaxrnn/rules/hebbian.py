@@ -381,4 +381,5 @@ register_rule(
     hparams_cls=HebbianHParams,
     defaults=DEFAULTS,
     check=_check_hebbian,
+    model_defaults={"activation": "tanh", "output": "rate"},
 )

@@ -4,7 +4,11 @@ Each rule module registers its factory with the names of its *static* factory ar
 (fields of ``[rule]`` that fix program structure: batch, trainable, population sizes, ...),
 its hyper-parameter dataclass (every field except ``task`` and ``gain`` is a sweepable
 ``[rule]`` field; ``task`` receives the task params, ``gain`` the ``[model] gain``), the
-config defaults, and an eager validator raising ``ValueError`` naming ``rule.<field>``.
+config defaults, an eager validator raising ``ValueError`` naming ``rule.<field>``, and the
+``[model]`` values the rule needs (``model_defaults``), which a member whose config leaves those
+fields unset takes instead of :class:`~jaxrnn.population.config.ModelConfig`'s defaults (Hebbian
+and full-FORCE: ``activation = "tanh"``, ``output = "rate"``). The JAX-free config check reads
+all of this from ``jaxrnn/configs/schema.json`` (:mod:`jaxrnn.population.schema`).
 
 The runner calls ``factory(cell, task, readout=..., **static)``; ``readout`` is passed only
 when the task has an ``output_size`` (supervised tasks); other rules build their own heads.
@@ -27,6 +31,7 @@ class RuleEntry(NamedTuple):
     hparams_cls: type
     defaults: Mapping[str, Any]
     check: Callable[[Mapping[str, Any]], None] | None
+    model_defaults: Mapping[str, Any] = {}
 
 
 _RULES: dict[str, RuleEntry] = {}
@@ -40,11 +45,12 @@ def register_rule(
     hparams_cls: type,
     defaults: Mapping[str, Any],
     check: Callable[[Mapping[str, Any]], None] | None = None,
+    model_defaults: Mapping[str, Any] | None = None,
 ) -> None:
     """Register rule ``name`` (see the module docstring for the meaning of each argument)."""
     if name in _RULES:
         raise ValueError(f"rule name {name!r} is already registered")
-    _RULES[name] = RuleEntry(factory, frozenset(static), hparams_cls, dict(defaults), check)
+    _RULES[name] = RuleEntry(factory, frozenset(static), hparams_cls, dict(defaults), check, dict(model_defaults or {}))
 
 
 def registered_rules() -> list[str]:
