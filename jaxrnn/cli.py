@@ -307,7 +307,7 @@ def _analyze(args) -> int:
         _finished_run("analyze", args.dir)
         from jaxrnn.analysis.pipeline import analyze_store
 
-        dataset = analyze_store(args.dir, snapshot=args.snapshot, num_starts=args.num_starts)
+        dataset = analyze_store(args.dir, snapshot=args.snapshot, num_starts=args.num_starts, progress=not args.quiet)
     except ValueError as error:
         return _fail("analyze", error)
     except OSError as error:
@@ -315,7 +315,8 @@ def _analyze(args) -> int:
     except KeyboardInterrupt:
         return _fail("analyze", "interrupted: the store was not changed", EXIT_INTERRUPTED)
     added = sorted(v for v in dataset.data_vars if v.startswith(("fp_", "svcca", "topology", "mds", "silhouette")))
-    print(f"{args.dir}: added {', '.join(added)}")
+    if not args.quiet:
+        print(f"{args.dir}: added {', '.join(added)}")
     return 0
 
 
@@ -398,6 +399,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("dir")
     p.add_argument("--snapshot", type=int, default=-1, help="params snapshot to analyse (default: last)")
     p.add_argument("--num-starts", type=int, default=100, help="fixed-point starts per probe input")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_analyze)
     p = sub.add_parser("info", help="summary table of a run directory")
     p.add_argument("dir")

@@ -1,5 +1,8 @@
 """The command line: run → store + figure, info, plot, and clear errors."""
 
+import logging
+
+import jax
 import numpy as np
 import pytest
 
@@ -27,11 +30,14 @@ seeds = 2
 """
 
 
-def test_run_info_plot(tmp_path, capsys):
+def test_run_info_plot(tmp_path, capsys, caplog):
     config = tmp_path / "tiny.toml"
     config.write_text(TINY)
     out = tmp_path / "out"
-    assert main(["run", str(config), "--out", str(out), "--quiet"]) == 0
+    with jax.log_compiles(True), caplog.at_level(logging.WARNING):
+        assert main(["run", str(config), "--out", str(out), "--quiet", "--no-compile-cache"]) == 0
+    chunk_compiles = [r for r in caplog.records if "Finished XLA compilation of jit(chunk)" in r.getMessage()]
+    assert len(chunk_compiles) == 2  # two groups of two chunks each: each group compiles once
     assert (out / "results.zarr").is_dir() and (out / "learning_curves.png").stat().st_size > 10_000
     ds = population.load(out)
     assert ds.sizes["member"] == 4 and list(ds["task.name"].values) == ["rdm", "rdm", "cdi", "cdi"]
@@ -50,11 +56,11 @@ def test_run_info_plot(tmp_path, capsys):
 def test_bad_config_exits_with_message(tmp_path, capsys):
     config = tmp_path / "bad.toml"
     config.write_text(TINY.replace("noise_std = 0.3", "noise_std = -0.3"))
-    assert main(["run", str(config), "--out", str(tmp_path / "x"), "--quiet"]) == 2
+    assert main(["run", str(config), "--out", str(tmp_path / "x"), "--quiet", "--no-compile-cache"]) == 2
     err = capsys.readouterr().err
     assert "task.noise_std = -0.3" in err and "must be" in err
     assert not (tmp_path / "x").exists()
-    assert main(["run", "no-such-config"]) == 2
+    assert main(["run", "no-such-config", "--no-compile-cache"]) == 2
     assert "default" in capsys.readouterr().err  # lists the packaged configs
 
 
@@ -72,8 +78,8 @@ def test_analyze_adds_fixed_points_and_distances_to_the_store(tmp_path):
     config = tmp_path / "tiny.toml"
     config.write_text(TINY)
     out = tmp_path / "out"
-    assert main(["run", str(config), "--out", str(out), "--quiet"]) == 0
-    assert main(["analyze", str(out), "--num-starts", "8"]) == 0
+    assert main(["run", str(config), "--out", str(out), "--quiet", "--no-compile-cache"]) == 0
+    assert main(["analyze", str(out), "--num-starts", "8", "--quiet"]) == 0
     ds = population.load(out)
     d = ds["svcca_distance"].values
     assert d.shape == (4, 4)
@@ -106,3 +112,22 @@ def test_run_splits_the_cpu_into_one_device_per_core_unless_told():
     assert devices("3", XLA_FLAGS="--xla_force_host_platform_device_count=2") == ["None", "2"]
     with pytest.raises(ValueError, match="--cpu-devices = 0"):
         use_cpu_devices(0)
+
+
+def test_run_whose_results_do_not_fit_in_memory_is_refused(tmp_path, monkeypatch, capsys):
+    """Results kept on the host, counted by hand: CTRNN N = 6 with 1 (RDM) or 4 (CDI) inputs and
+    one output, 2 snapshots, float32 metrics (8 per update and validation: 6 updates, 2 validations)."""
+    from jaxrnn.population import planner, train
+
+    config = population.from_dict(__import__("tomllib").loads(TINY))
+    groups = population.group_members(config)
+    rdm = (6 * 1 + 6 * 6 + 6 + 6) * 4 * 2 + 4 * 8 * (6 + 2)
+    cdi = (6 * 4 + 6 * 6 + 6 + 6) * 4 * 2 + 4 * 8 * (6 + 2)
+    assert [train.host_result_bytes(g, g[0].run) for g in groups] == [2 * rdm, 2 * cdi]
+    monkeypatch.setattr(planner, "available_memory", lambda: 4096)
+    path = tmp_path / "tiny.toml"
+    path.write_text(TINY)
+    assert main(["run", str(path), "--out", str(tmp_path / "x"), "--quiet", "--no-compile-cache"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("jaxrnn run: memory:") and "--yes" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "x").exists()

@@ -52,6 +52,7 @@ from __future__ import annotations
 
 import functools
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import xarray as xr
+from tqdm.auto import tqdm
 
 from jaxrnn._checks import check_choice, check_range, fail
 from jaxrnn.analysis.embedding import mds, silhouette
@@ -153,7 +155,7 @@ def _embed(D: np.ndarray, labels: np.ndarray, mds_dims: int) -> tuple[np.ndarray
 def analyze(dataset: xr.Dataset | str | Path, *, snapshot: int = -1, num_starts: int = 100, probe: str = "small",
             starts: str = "visited", start_noise: float = 0.2, num_steps: int = 750, time_stride: int = 1,
             pulse: int | None = None, max_fps: int = 16, member_batch: int = 32, tol: float = 1e-8,
-            max_iters: int = 100, seed: int = 0) -> xr.Dataset:
+            max_iters: int = 100, seed: int = 0, progress: bool = False) -> xr.Dataset:
     """Fixed points, SVCCA, topology, embeddings and integration probes of every member.
 
     Args:
@@ -173,6 +175,7 @@ def analyze(dataset: xr.Dataset | str | Path, *, snapshot: int = -1, num_starts:
       max_iters: Levenberg–Marquardt iterations per start (most converge in < 40; each start
         runs until it is done or this budget is spent, then its lane takes the next start).
       seed: seed of the starts (member ``m`` uses ``fold_in(key, m)``).
+      progress: show progress bars (tqdm, on stderr) over the network groups and the tasks.
 
     Returns:
       ``xarray.Dataset`` of the new variables (see the module docstring), ``member`` as input.
@@ -212,7 +215,8 @@ def analyze(dataset: xr.Dataset | str | Path, *, snapshot: int = -1, num_starts:
     activity = {}
     key = jax.random.key(seed)
     options = tuple(sorted(dict(method="lm", tol=float(tol), max_iters=int(max_iters), eigvals_of="valid").items()))
-    for spec, members in groups.items():
+    for spec, members in tqdm(groups.items(), desc="fixed points and probes", unit="group", disable=not progress,
+                              file=sys.stderr):
         members = np.asarray(members)
         task, _ = jaxrnn.make(spec.task)
         n_ctx = task.num_contexts
@@ -256,7 +260,8 @@ def analyze(dataset: xr.Dataset | str | Path, *, snapshot: int = -1, num_starts:
     embeddings = {name: np.full((K, 2), np.nan, np.float32) for name in ("svcca_mds", "topology_mds", "index_profile_mds")}
     silhouettes = {name: np.full(len(tasks), np.nan, np.float32) for name in
                    ("svcca_silhouette", "topology_silhouette", "index_profile_silhouette")}
-    for t, task_name in enumerate(tasks):
+    for t, task_name in enumerate(tqdm(tasks, desc="distances and embeddings", unit="task", disable=not progress,
+                                       file=sys.stderr)):
         idx = np.asarray([m for m, s in enumerate(specs) if s.task == task_name])
         width = max(specs[m].hidden for m in idx)
         Xs = np.stack([np.pad(activity[int(m)], ((0, 0), (0, width - activity[int(m)].shape[1]))) for m in idx])

@@ -267,6 +267,8 @@ class Config:
                         values.append(value)
             table, key = field.split(".", 1)
             base = getattr(self, table)
+            if table == "model":  # the top level's effective model: unset fields take their defaults
+                base = {**MODEL_DEFAULTS, **base}
             differs_from_base = base_only and key in base and any(_freeze(v) != _freeze(base[key]) for v in values)
             if swept or len(values) > 1 or differs_from_base:
                 axes[field] = values

@@ -21,7 +21,7 @@ from flax import struct
 from jaxrnn.population.builders import build_rule, member_hparams
 from jaxrnn.population.checkpoint import PartCheckpoint
 from jaxrnn.population.config import Config, Member, RunConfig
-from jaxrnn.population.program import GroupProgram, chunk_plan, member_keys
+from jaxrnn.population.program import GroupProgram, chunk_plan, member_keys, update_key, validation_key  # noqa: F401
 from jaxrnn.population.sharding import gather, pad_members, padded_size, population_mesh, shard
 
 

@@ -86,7 +86,7 @@ def build_dataset(config, groups, devices: Sequence[str]) -> xr.Dataset:
     Groups may have run for different numbers of updates (sub-grids of a union): the ``update``
     and ``evaluation`` axes are those of the longest run and shorter members are NaN-padded.
     """
-    from jaxrnn.population.config import field_value, snapshot_updates
+    from jaxrnn.population.config import MODEL_FIELDS, field_value, snapshot_updates
 
     members = [m for g in groups for m in g.members]
     order = np.argsort([m.index for m in members], kind="stable")
@@ -138,6 +138,10 @@ def build_dataset(config, groups, devices: Sequence[str]) -> xr.Dataset:
         if field in ("task.name", "rule.name"):
             continue
         coords[field] = ("member", _coord_values([field_value(m, field) for m in sorted_members]))
+    for key in MODEL_FIELDS:  # e.g. a rule's own model defaults (Hebbian: tanh) beside other rules
+        values = [m.model[key] for m in sorted_members]
+        if f"model.{key}" not in coords and len({repr(v) for v in values}) > 1:
+            coords[f"model.{key}"] = ("member", _coord_values(values))
     attrs = {
         "config": config.source or config_toml(config.raw),
         "run_name": run.name,
