@@ -140,7 +140,7 @@ def _run(args) -> int:
         if args.dry_run:
             print("  ".join(DRY_RUN_HEADER), flush=True)
             return _dry_run(population.dry_run(config, args.memory_budget, report=_print_dry_run_row))
-        if not args.yes:
+        if not args.yes and state != "complete":
             _check_projection(config, args, state)
         if state == "stale" and population.sharding.is_writer():
             checkpoint.clear(out)
@@ -209,10 +209,13 @@ def _fail(command: str, error, code: int = EXIT_INPUT) -> int:
     return code
 
 
-def _os_message(error: OSError) -> str:
+def _os_message(error: OSError, resume: bool = True) -> str:
     where = f" {error.filename!r}" if error.filename else ""
     what = error.strerror or str(error)
-    return f"cannot write{where}: {what}; nothing half-written was left (fix it and run the same command to resume)"
+    if not resume:
+        return f"cannot write{where}: {what}"
+    return (f"cannot write{where}: {what}; the checkpoints of finished chunks are kept and nothing half-written "
+            "is left: fix it and run the same command to resume")
 
 
 DRY_RUN_HEADER = ("group", "members", "slices", "MiB/member", "peak MiB/device", "host MiB", "compile s",
@@ -220,8 +223,8 @@ DRY_RUN_HEADER = ("group", "members", "slices", "MiB/member", "peak MiB/device",
 
 
 def _dry_run_row(r) -> tuple[str, ...]:
-    return (r["group"], str(r["members"]), str(r["slices"]), f"{r['bytes_per_member'] / 2**20:.1f}",
-            f"{r['peak_bytes_per_device'] / 2**20:.1f}", f"{r['host_bytes'] / 2**20:.0f}", f"{r['compile_s']:.1f}",
+    return (r["group"], str(r["members"]), str(r["slices"]), f"{r['bytes_per_member'] / 2**20:.3g}",
+            f"{r['peak_bytes_per_device'] / 2**20:.3g}", f"{r['host_bytes'] / 2**20:.3g}", f"{r['compile_s']:.1f}",
             f"{r['block_s']:.2f}", f"{r['projected_s']:.0f}")
 
 
@@ -234,8 +237,8 @@ def _dry_run(rows) -> int:
     total = sum(r["projected_s"] for r in rows)
     peak = max(r["peak_bytes_per_device"] for r in rows)
     host = max(r["host_bytes"] for r in rows)
-    print(f"projected wall time {total:.0f} s ({total / 3600:.2f} h), projected peak memory {peak / 2**20:.0f} MiB "
-          f"per device (budget {rows[0]['budget_bytes'] / 2**20:.0f} MiB) and {host / 2**20:.0f} MiB of results on "
+    print(f"projected wall time {total:.0f} s ({total / 3600:.2f} h), projected peak memory {peak / 2**20:.3g} MiB "
+          f"per device (budget {rows[0]['budget_bytes'] / 2**20:.0f} MiB) and {host / 2**20:.3g} MiB of results on "
           "the host; s/block: one validation block (eval_every updates and a validation) of the sampled members")
     return 0
 
@@ -296,7 +299,7 @@ def _plot(args) -> int:
     except ValueError as error:
         return _fail("plot", error)
     except OSError as error:
-        return _fail("plot", _os_message(error), EXIT_IO)
+        return _fail("plot", _os_message(error, resume=False), EXIT_IO)
     for path in paths:
         print(path)
     return 0
@@ -311,7 +314,7 @@ def _analyze(args) -> int:
     except ValueError as error:
         return _fail("analyze", error)
     except OSError as error:
-        return _fail("analyze", _os_message(error), EXIT_IO)
+        return _fail("analyze", _os_message(error, resume=False) + " (the store was not changed)", EXIT_IO)
     except KeyboardInterrupt:
         return _fail("analyze", "interrupted: the store was not changed", EXIT_INTERRUPTED)
     added = sorted(v for v in dataset.data_vars if v.startswith(("fp_", "svcca", "topology", "mds", "silhouette")))

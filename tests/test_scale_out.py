@@ -219,6 +219,35 @@ def test_sigkill_during_checkpoint_write_then_resume(reference, tmp_path, crash_
     _assert_same_results(population.load(out), ds)
 
 
+DISK_FULL = textwrap.dedent("""
+    import errno, sys
+    import numpy as np
+    savez, calls = np.savez, {"n": 0}
+    def full(handle, **arrays):  # the disk fills up in the middle of the third checkpoint file
+        calls["n"] += 1
+        if calls["n"] == 3:
+            handle.write(b"partial")
+            raise OSError(errno.ENOSPC, "No space left on device")
+        savez(handle, **arrays)
+    np.savez = full
+    from jaxrnn.cli import main
+    sys.exit(main(["run", sys.argv[1], "--out", sys.argv[2], "--quiet", "--compile-cache", sys.argv[3]]))
+""")
+
+
+def test_full_disk_is_a_one_line_error_and_leaves_the_checkpoint_intact(reference, tmp_path):
+    _, config = reference
+    out = tmp_path / "out"
+    result = subprocess.run([sys.executable, "-c", DISK_FULL, str(config), str(out), str(config.parent / "xla-cache")],
+                            env=_env(), capture_output=True, text=True)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 3 and "Traceback" not in result.stderr, result.stderr
+    assert len(lines) == 1 and lines[0].startswith("jaxrnn run: cannot write") and "No space left" in lines[0]
+    assert not list(out.rglob("*.tmp"))
+    state = np.load(out / "checkpoint" / "g000-p000" / "state.npz")  # the last complete checkpoint
+    assert int(state["next_chunk"]) == 1
+
+
 def test_sigkill_at_random_times_then_resume(reference, tmp_path):
     ds, config = reference
     out = tmp_path / "out"

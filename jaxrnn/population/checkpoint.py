@@ -37,8 +37,10 @@ def _atomic_write(path: Path, write) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:  # a full disk, Ctrl-C: leave the previous file, and no temporary one
+    except BaseException as error:  # a full disk, Ctrl-C: leave the previous file, and no temporary one
         tmp.unlink(missing_ok=True)
+        if isinstance(error, OSError) and not error.filename:
+            raise OSError(error.errno, error.strerror or str(error), str(path)) from error
         raise
     directory = os.open(path.parent, os.O_RDONLY)
     try:
