@@ -180,7 +180,10 @@ def make_chunk(rule, run: RunConfig, num_slots: int, member_block: int | None | 
         (pop, _, _, _, snaps), (update_metrics, eval_metrics) = jax.lax.scan(one_block, carry, (evaluations, slots))
         update_metrics = jax.tree.map(lambda m: m.reshape((-1,) + m.shape[2:]), update_metrics)
         # the state leaves as it came in, sharded by member: every chunk runs one executable
-        pop = jax.lax.with_sharding_constraint(pop, population_sharding(population_mesh()))
+        # (a population that does not divide over the devices, as the planner's one member, is left alone)
+        sharded_mesh = population_mesh()
+        if pop.active.shape[0] % sharded_mesh.devices.size == 0:
+            pop = jax.lax.with_sharding_constraint(pop, population_sharding(sharded_mesh))
         return pop, {"update_metrics": update_metrics, "eval_metrics": eval_metrics, "snapshots": snaps}
 
     return jax.jit(chunk, donate_argnums=(0,))
