@@ -30,14 +30,29 @@ seeds = 2
 """
 
 
-def test_run_info_plot(tmp_path, capsys, caplog):
+class _Compiles(logging.Handler):
+    """Counts JAX's "Finished XLA compilation of jit(NAME)" log records (``jax.log_compiles``)."""
+
+    def __init__(self, name):
+        super().__init__(logging.DEBUG)
+        self.name_, self.count = name, 0
+
+    def emit(self, record):
+        self.count += f"Finished XLA compilation of jit({self.name_})" in record.getMessage()
+
+
+def test_run_info_plot(tmp_path, capsys):
     config = tmp_path / "tiny.toml"
     config.write_text(TINY)
     out = tmp_path / "out"
-    with jax.log_compiles(True), caplog.at_level(logging.WARNING):
-        assert main(["run", str(config), "--out", str(out), "--quiet", "--no-compile-cache"]) == 0
-    chunk_compiles = [r for r in caplog.records if "Finished XLA compilation of jit(chunk)" in r.getMessage()]
-    assert len(chunk_compiles) == 2  # two groups of two chunks each: each group compiles once
+    compiles = _Compiles("chunk")
+    logging.getLogger("jax").addHandler(compiles)
+    try:
+        with jax.log_compiles(True):
+            assert main(["run", str(config), "--out", str(out), "--quiet", "--no-compile-cache"]) == 0
+    finally:
+        logging.getLogger("jax").removeHandler(compiles)
+    assert compiles.count == 2  # two groups of two chunks each: each group compiles once
     assert (out / "results.zarr").is_dir() and (out / "learning_curves.png").stat().st_size > 10_000
     ds = population.load(out)
     assert ds.sizes["member"] == 4 and list(ds["task.name"].values) == ["rdm", "rdm", "cdi", "cdi"]
