@@ -270,7 +270,7 @@ def summary_table(dataset) -> str:
 def _finished_run(command: str, directory: str):
     """The store of a finished run in ``directory``; raises ``ValueError`` (JAX-free) otherwise."""
     from jaxrnn.population import checkpoint
-    from jaxrnn.population.store import STORE_NAME, load
+    from jaxrnn.population.checkpoint import STORE_NAME
 
     path = Path(directory)
     if not path.exists():
@@ -284,6 +284,8 @@ def _finished_run(command: str, directory: str):
                              f"command with --out {directory} to resume it, then `jaxrnn {command}` it")
         raise ValueError(f"DIR = {directory!r} is not allowed: must be a run directory written by `jaxrnn run` "
                          f"(it has no {STORE_NAME})")
+    from jaxrnn.population.store import load  # xarray: only once the directory is known to hold a store
+
     return load(path)
 
 
@@ -414,9 +416,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--readme", default="README.md", help="README whose performance section is regenerated")
     p.add_argument("extra", nargs=argparse.REMAINDER, help="arguments passed to each script after --")
     p.set_defaults(func=_bench)
-    from jaxrnn.report.commands import add_parsers  # `reproduce` and `report`
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv or argv[0] in ("reproduce", "report") or argv[0].startswith("-"):
+        # `reproduce` and `report` (their module imports matplotlib and xarray: seconds, which a
+        # refused `jaxrnn run` must not spend)
+        from jaxrnn.report.commands import add_parsers
 
-    add_parsers(sub)
+        add_parsers(sub)
     args = parser.parse_args(argv)
     return args.func(args)
 

@@ -1,6 +1,7 @@
 """Every expected failure of the command line: exit code, one line naming the culprit, no traceback,
-nothing written to --out, and JAX never imported (what keeps a refusal well under 2 s: importing
-JAX alone takes ~2 s here; the wall time is measured by ``benchmarks/quickstart.py``)."""
+nothing written to --out, and neither JAX nor matplotlib nor xarray imported (what keeps a refusal
+well under 2 s: importing JAX alone takes ~2 s here; the wall time is measured by
+``benchmarks/quickstart.py``)."""
 
 import json
 import subprocess
@@ -22,7 +23,8 @@ hidden = 6
 batch = 4
 """
 CHILD = ("import sys; from jaxrnn.cli import main; code = main(sys.argv[1:]);"
-         "print('jax imported' if 'jax' in sys.modules else 'no jax'); sys.exit(code)")
+         "heavy = [m for m in ('jax', 'matplotlib', 'xarray') if m in sys.modules];"
+         "print('imported ' + ', '.join(heavy) if heavy else 'no jax'); sys.exit(code)")
 
 
 def _toml(text):

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 MANIFEST = "run.json"
+STORE_NAME = "results.zarr"
 CHECKPOINT_DIR = "checkpoint"
 
 
@@ -85,7 +86,7 @@ def check_manifest(out: Path, raw_config: dict[str, Any], *, write: bool) -> boo
                 "or delete that directory"
             )
         return bool(recorded.get("complete"))
-    if (out / "results.zarr").exists() or (out / CHECKPOINT_DIR).exists():
+    if (out / STORE_NAME).exists() or (out / CHECKPOINT_DIR).exists():
         raise ValueError(f"--out {str(out)!r} holds results without a manifest ({MANIFEST}): choose another --out")
     if write:
         out.mkdir(parents=True, exist_ok=True)
@@ -94,7 +95,7 @@ def check_manifest(out: Path, raw_config: dict[str, Any], *, write: bool) -> boo
     return False
 
 
-OWN_FILES = (MANIFEST, CHECKPOINT_DIR, "results.zarr", "results.zarr.tmp", "results.zarr.old",
+OWN_FILES = (MANIFEST, CHECKPOINT_DIR, STORE_NAME, STORE_NAME + ".tmp", STORE_NAME + ".old",
              "learning_curves.png", "final_accuracy.png")
 
 
@@ -133,7 +134,7 @@ def check_out(out: Path, raw_config: dict[str, Any], *, overwrite: bool = False)
         raise ValueError(
             f"--out = {str(out)!r} holds a run of a different config (see {manifest}): pass --overwrite to "
             "replace it, or choose another --out (resuming it with this config would mix two experiments)")
-    if (out / "results.zarr").exists() or (out / CHECKPOINT_DIR).exists():
+    if (out / STORE_NAME).exists() or (out / CHECKPOINT_DIR).exists():
         if overwrite:
             return "stale"
         raise ValueError(f"--out = {str(out)!r} holds results without a manifest ({MANIFEST}): pass --overwrite "

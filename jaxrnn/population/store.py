@@ -51,9 +51,9 @@ import numpy as np
 import xarray as xr
 
 from jaxrnn.population.attributes import describe, param_dims
+from jaxrnn.population.checkpoint import STORE_NAME
 from jaxrnn.population.parse import config_toml
 
-STORE_NAME = "results.zarr"
 PACKAGES = ("jaxrnn", "jax", "jaxlib", "flax", "optax", "gymnax", "numpy", "xarray", "zarr")
 
 
