@@ -53,8 +53,7 @@ from jaxrnn.population.sharding import population_mesh
 size, updates, repeats, budget, warmup = (int(a) for a in sys.argv[1:6])
 rule_table = {"name": "recurrent_sac", **{k: S[k] for k in ("num_envs", "num_steps", "num_rounds", "gradient_steps",
               "batch_size", "sequence_length", "buffer_size", "gamma", "tau", "reward_scale", "random_steps",
-              "learning_starts")}, "hidden_head": S["hidden"], "actor_lr": S["learning_rate"],
-              "critic_lr": S["learning_rate"]}
+              "learning_starts", "actor_lr", "critic_lr")}, "hidden_head": S["hidden"]}
 member = population.from_dict({"task": {"name": "pendulum-fo"}, "model": {"cell": "vanilla", "hidden": S["hidden"]},
                                "rule": rule_table, "grid": {"seeds": 1}}).members()[0]
 rule, task = build_rule(member.task, member.model, member.rule)

@@ -43,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from torch_ppo_reference import Pendulum  # noqa: E402
 
 SETTINGS = {"num_envs": 8, "num_steps": 128, "num_rounds": 16, "gradient_steps": 512, "batch_size": 16,
-            "sequence_length": 32, "buffer_size": 102_400, "hidden": 64, "learning_rate": 1e-3, "gamma": 0.99,
+            "sequence_length": 32, "buffer_size": 102_400, "hidden": 64, "actor_lr": 3e-4, "critic_lr": 1e-3, "gamma": 0.99,
             "tau": 0.005, "reward_scale": 0.1, "random_steps": 1024, "learning_starts": 1024}
 
 
@@ -113,8 +113,8 @@ def train(num_updates: int, seed: int = 0, warmup: int = 1, **overrides):
     for p in target.parameters():
         p.requires_grad_(False)
     log_alpha = torch.zeros((), requires_grad=True)
-    opt_actor = torch.optim.Adam(actor.parameters(), lr=s["learning_rate"])
-    opt_critic = torch.optim.Adam(critic.parameters(), lr=s["learning_rate"])
+    opt_actor = torch.optim.Adam(actor.parameters(), lr=s["actor_lr"])
+    opt_critic = torch.optim.Adam(critic.parameters(), lr=s["critic_lr"])
     opt_alpha = torch.optim.Adam([log_alpha], lr=3e-4)
     buf = {"obs": torch.zeros(E, cap, 3), "actions": torch.zeros(E, cap, 1), "rewards": torch.zeros(E, cap),
            "terminals": torch.zeros(E, cap), "next_obs": torch.zeros(E, cap, 3),

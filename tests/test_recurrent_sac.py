@@ -256,3 +256,34 @@ def test_bad_values_name_the_field():
         recurrent_sac(VanillaRNN(8), env, sequence_length=8, burn_in=8)
     with pytest.raises(ValueError, match=r"rule\.tau"):
         population.from_dict({"task": {"name": "pendulum-fo"}, "rule": {"name": "recurrent_sac", "tau": 0.0}})
+
+
+# Budget of the learning test, per agent: 32 iterations of 4 environments × 64 steps (8,192
+# environment steps, the first 256 with random actions) and 256 gradient steps each (8,192
+# gradient steps on 8 windows × 16 steps), VanillaRNN(32), 32-unit heads; 10 deterministic
+# evaluation episodes. Measured (jax 0.10.2, CPU; evaluated every 2 iterations): seeds 0 and 1
+# at −1,290 and −1,330 after 2 iterations, −279 and −345 after 26, −222 and −218 after 32; a
+# solved swing-up scores −130 to −200.
+SMALL_RULE = {"name": "recurrent_sac", "num_envs": 4, "num_steps": 64, "num_rounds": 16, "gradient_steps": 256,
+              "batch_size": 8, "sequence_length": 16, "buffer_size": 4 * 4096, "hidden_head": 32, "actor_lr": 1e-3,
+              "critic_lr": 1e-3, "reward_scale": 0.1, "random_steps": 256, "learning_starts": 256,
+              "num_eval_episodes": 10}
+
+
+@pytest.mark.slow
+def test_small_fo_population_learns_to_swing_up():
+    updates = 32
+    config = population.from_dict({
+        "run": {"num_updates": updates, "eval_every": updates // 2, "chunk_updates": updates, "snapshots": 2,
+                "snapshot_spacing": "linear", "stop_metric": "return", "stop_threshold": float("inf")},
+        "task": {"name": "pendulum-fo"}, "model": {"cell": "vanilla", "hidden": 32},
+        "rule": SMALL_RULE, "grid": {"seeds": [0, 1]}})
+    ds = population.run(config, quiet=True)
+    final = ds.val_return.values[:, -1]
+    assert np.mean(final) >= -300, final
+    assert not ds.diverged.any()
+    assert np.all(np.isfinite(ds.loss.values))
+    # the store holds the actor's and the critic's params, snapshotted (update 0 and the last)
+    w_rec = ds["params.cell.W_rec"].values
+    assert w_rec.shape == (2, 2, 32, 32) and not np.allclose(w_rec[:, 0], w_rec[:, 1])
+    assert ds["params.critic.q1.W_q"].values.shape == (2, 2, 1, 32)

@@ -80,29 +80,36 @@ from jaxrnn.tasks.autoreset import draw_resets, step_with_reset
 __all__ = ["SACHParams", "SACState", "recurrent_sac"]
 
 STATIC_DEFAULTS = {
-    "num_envs": 8, "num_steps": 128, "num_rounds": 8, "gradient_steps": 256, "batch_size": 32,
-    "sequence_length": 64, "burn_in": 0, "buffer_size": 102_400, "hidden_head": 64, "num_eval_episodes": 20,
+    "num_envs": 8, "num_steps": 128, "num_rounds": 16, "gradient_steps": 512, "batch_size": 16,
+    "sequence_length": 32, "burn_in": 0, "buffer_size": 102_400, "hidden_head": 64, "num_eval_episodes": 20,
     "eval_steps": 200,
 }
 HPARAM_DEFAULTS = {
-    "actor_lr": 3e-4, "critic_lr": 3e-4, "alpha_lr": 3e-4, "gamma": 0.99, "tau": 0.005, "init_temperature": 1.0,
-    "target_entropy": -1.0, "reward_scale": 1.0, "max_grad_norm": float("inf"),
+    "actor_lr": 3e-4, "critic_lr": 1e-3, "alpha_lr": 3e-4, "gamma": 0.99, "tau": 0.005, "init_temperature": 1.0,
+    "target_entropy": -1.0, "reward_scale": 0.1, "max_grad_norm": float("inf"),
 }
 INT_HPARAM_DEFAULTS = {"random_steps": 1024, "learning_starts": 1024}
 
 
 @struct.dataclass
 class SACHParams:
-    """Sweepable hyper-parameters of :func:`recurrent_sac` (pytree leaves; pomdp-baselines' defaults).
+    """Sweepable hyper-parameters of :func:`recurrent_sac` (pytree leaves).
+
+    pomdp-baselines' defaults except ``critic_lr`` and ``reward_scale``: with one tanh layer the
+    Q head's output grows by about one learning rate per Adam step, and Pendulum's returns run to
+    −1,000s; at ``critic_lr = 3e-4``, ``reward_scale = 1`` the critic still read Q ≈ −95 after 7,000
+    steps and FO agents were at −600 after 28 iterations, against −135 at these defaults
+    (``benchmarks/sac_sweep/``).
 
     Attributes:
-      actor_lr, critic_lr, alpha_lr: Adam step sizes of the actor (cell + head), the critic
-        (cell + twin heads) and ``log α`` (3e-4 each).
+      actor_lr: Adam step size of the actor (cell + head) (3e-4).
+      critic_lr: Adam step size of the critic (cell + twin heads) (1e-3).
+      alpha_lr: Adam step size of ``log α`` (3e-4).
       gamma: discount γ (0.99).
       tau: Polyak rate of the target critic (0.005).
       init_temperature: the initial α (1.0, ``log α = 0``).
       target_entropy: H̄ of the temperature loss (−1 = −dim A).
-      reward_scale: rewards are multiplied by this in the critic target (1).
+      reward_scale: rewards are multiplied by this in the critic target (0.1).
       max_grad_norm: global-norm clip of the actor's and of the critic's gradient (``inf``: none).
       random_steps: int32, environment steps (of the agent, all environments) taken with
         uniformly random actions at the start (1,024).
@@ -169,10 +176,10 @@ def recurrent_sac(
     *,
     num_envs: int = 8,
     num_steps: int = 128,
-    num_rounds: int = 8,
-    gradient_steps: int = 256,
-    batch_size: int = 32,
-    sequence_length: int = 64,
+    num_rounds: int = 16,
+    gradient_steps: int = 512,
+    batch_size: int = 16,
+    sequence_length: int = 32,
     burn_in: int = 0,
     buffer_size: int = 102_400,
     hidden_head: int = 64,
@@ -187,10 +194,10 @@ def recurrent_sac(
       num_envs: parallel environments E (8).
       num_steps: steps per environment per iteration T (128): ``E·T`` environment steps per update.
       num_rounds: collect/train alternations per iteration; divides ``num_steps`` and
-        ``gradient_steps`` (8: 16 steps of every environment, then 32 gradient steps).
-      gradient_steps: gradient steps per iteration (256: one per 4 environment steps).
-      batch_size: stored windows per gradient step (32).
-      sequence_length: steps per window (64).
+        ``gradient_steps`` (16: 8 steps of every environment, then 32 gradient steps).
+      gradient_steps: gradient steps per iteration (512: one per 2 environment steps).
+      batch_size: stored windows per gradient step (16).
+      sequence_length: steps per window (32).
       burn_in: first steps of each window left out of the losses (0).
       buffer_size: replay capacity in steps, a multiple of ``num_envs`` (102,400: all of a
         100-iteration run).
@@ -274,33 +281,37 @@ def recurrent_sac(
                               buffer=buffer.add(state.buffer, jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), stored)))
         return state, jnp.sum(ended), jnp.sum(dones).astype(jnp.float32)
 
-    def gradient_step(state, key, hp, apply):
+    def gradient_step(learner, key, buffer_state, hp, apply):
+        """One gradient step on a sampled batch; ``learner = (params, target_critic, log_alpha,
+        opt_state)`` moves only where ``apply``."""
+        params, target_critic, log_alpha, opt_state = learner
         key_sample, key_noise = jax.random.split(key)
-        batch = sample(buffer, state.buffer, key_sample)
+        batch = sample(buffer, buffer_state, key_sample)
         noise = jax.random.normal(key_noise, (2, batch_size, sequence_length, num_actions), jnp.float32)
         (_, aux), (grads, grad_alpha) = jax.value_and_grad(
-            lambda p, a: sac_loss(agent, p, a, state.target_critic, batch, noise, loss_mask, hp),
-            argnums=(0, 1), has_aux=True)(state.params, state.log_alpha)
+            lambda p, a: sac_loss(agent, p, a, target_critic, batch, noise, loss_mask, hp),
+            argnums=(0, 1), has_aux=True)(params, log_alpha)
         actor_grads = {"cell": grads["cell"], "actor": grads["actor"]}
         aux["actor_grad_norm"] = optax.tree.norm(actor_grads)
         aux["critic_grad_norm"] = optax.tree.norm(grads["critic"])
         actor_grads = clip_by_global_norm(actor_grads, hp.max_grad_norm)
         grads = {**actor_grads, "critic": clip_by_global_norm(grads["critic"], hp.max_grad_norm)}
-        (updates, update_alpha), opt_state = adam.update((grads, grad_alpha), state.opt_state)
+        (updates, update_alpha), new_opt_state = adam.update((grads, grad_alpha), opt_state)
         lr = {"cell": hp.actor_lr, "actor": hp.actor_lr, "critic": hp.critic_lr}
-        params = {k: jax.tree.map(lambda p, u: p - lr[k] * u, state.params[k], updates[k]) for k in state.params}
-        log_alpha = state.log_alpha - hp.alpha_lr * update_alpha
-        target = polyak(state.target_critic, params["critic"], hp.tau)
-        new = state.replace(params=params, log_alpha=log_alpha, opt_state=opt_state, target_critic=target)
-        state = jax.tree.map(lambda n, o: jnp.where(apply, n, o), new, state)
-        return state, aux
+        new_params = {k: jax.tree.map(lambda p, u: p - lr[k] * u, params[k], updates[k]) for k in params}
+        new = (new_params, polyak(target_critic, new_params["critic"], hp.tau),
+               log_alpha - hp.alpha_lr * update_alpha, new_opt_state)
+        return jax.tree.map(lambda n, o: jnp.where(apply, n, o), new, learner), aux
 
     def one_round(state, key, hp):
         key_collect, key_train = jax.random.split(key)
         state, ended_return, num_ended = collect(key_collect, state, hp)
         apply = can_sample(buffer, state.buffer) & (state.env_steps >= hp.learning_starts)
-        state, aux = jax.lax.scan(lambda s, k: gradient_step(s, k, hp, apply), state,
-                                  jax.random.split(key_train, grads_per_round))
+        learner = (state.params, state.target_critic, state.log_alpha, state.opt_state)
+        learner, aux = jax.lax.scan(lambda c, k: gradient_step(c, k, state.buffer, hp, apply), learner,
+                                    jax.random.split(key_train, grads_per_round))
+        params, target_critic, log_alpha, opt_state = learner
+        state = state.replace(params=params, target_critic=target_critic, log_alpha=log_alpha, opt_state=opt_state)
         return state, (aux, ended_return, num_ended, apply)
 
     def update(key, state, hp):
