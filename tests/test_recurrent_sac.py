@@ -139,8 +139,8 @@ def test_one_gradient_gives_each_loss_its_own_parameters(tiny):
     d(total)/d log α = dL_α/d log α — against central finite differences of the NumPy losses."""
     agent, params, target, batch, noise, mask = tiny
     log_alpha = math.log(0.3)
-    grads, grad_alpha = jax.grad(lambda p, a: sac_loss(agent, p, a, target, batch, noise, mask, _HP)[0],
-                                 argnums=(0, 1))(params, jnp.float32(log_alpha))
+    grads, grad_alpha = jax.jit(jax.grad(lambda p, a: sac_loss(agent, p, a, target, batch, noise, mask, _HP)[0],
+                                         argnums=(0, 1)))(params, jnp.float32(log_alpha))
     data = _batch_np(batch)
 
     def numpy_loss(name, p, la=log_alpha):
@@ -190,8 +190,9 @@ def test_replay_returns_whole_stored_windows_with_resets_at_episode_starts():
     state = buffer.init(jax.tree.map(lambda x: x[0, 0], step(jnp.zeros((1, 1)), jnp.zeros((1, 1), jnp.int32))))
     rows = jnp.arange(num_envs)[:, None]
     assert not bool(can_sample(buffer, state))
+    add = jax.jit(lambda st, i: buffer.add(st, step(rows, i * chunk + jnp.arange(chunk)[None, :])))
     for i in range(13):  # 52 steps per row: the ring (20 per row) has wrapped twice
-        state = buffer.add(state, step(rows, i * chunk + jnp.arange(chunk)[None, :]))
+        state = add(state, i)
     assert bool(can_sample(buffer, state))
     windows = jax.jit(lambda k: sample(buffer, state, k))(jax.random.PRNGKey(3))
     row, time = np.asarray(windows.obs[..., 0]), np.asarray(windows.obs[..., 1]).astype(int)
@@ -205,8 +206,8 @@ def test_replay_returns_whole_stored_windows_with_resets_at_episode_starts():
     assert expected[:, 1:].any()  # some windows cross an episode boundary
     # the encoder restarts at each episode start inside a window
     agent = SACAgent(VanillaRNN(5), input_size=3)
-    cell = agent.init(jax.random.PRNGKey(0))["cell"]
-    _, hs = agent.sequence(cell, windows.obs, windows.resets)
+    cell = jax.jit(agent.init)(jax.random.PRNGKey(0))["cell"]
+    _, hs = jax.jit(agent.sequence)(cell, windows.obs, windows.resets)
     for b in range(8):
         ref = _rnn_np(_np(cell), np.float64(windows.obs[b]), np.asarray(windows.resets[b]))
         np.testing.assert_allclose(hs[b], ref, rtol=1e-5, atol=1e-6)
@@ -232,14 +233,14 @@ def test_evaluate_scores_deterministic_episodes():
     env, _ = jaxrnn.make("pendulum-po")
     rule = recurrent_sac(VanillaRNN(8), env, buffer_size=8 * 64, hidden_head=8)
     hp = rule.default_hparams
-    state = rule.init(jax.random.PRNGKey(0), hp)
+    state = jax.jit(rule.init)(jax.random.PRNGKey(0), hp)
     actor = dict(state.params["actor"]["params"])
     actor["W_mean"] = jnp.zeros_like(actor["W_mean"])
     actor["b_mean"] = jnp.full_like(actor["b_mean"], math.atanh(0.25))  # torque 0.5
     state = state.replace(params={**state.params, "actor": {"params": actor}})
     key = jax.random.PRNGKey(7)
     metrics = jax.jit(rule.evaluate)(key, state, hp)
-    _, env_state = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(jax.random.split(key)[0], 20), hp.task)
+    _, env_state = jax.jit(jax.vmap(env.reset, in_axes=(0, None)))(jax.random.split(jax.random.split(key)[0], 20), hp.task)
     returns = [_pendulum_return_numpy(np.float64(th), np.float64(thd), 0.5)
                for th, thd in zip(env_state.theta, env_state.theta_dot)]
     np.testing.assert_allclose(metrics["return"], np.mean(returns), rtol=2e-3)
