@@ -9,6 +9,7 @@
 The site itself is built by ``.ci/run`` (``mkdocs build --strict``).
 """
 
+import re
 import runpy
 import sys
 from pathlib import Path
@@ -99,3 +100,14 @@ def test_stored_network_example_runs_on_a_stored_run(capsys, monkeypatch):
     accuracy = float(lines[1].split(":")[1])
     assert 0.0 <= accuracy <= 1.0
     assert "fixed point(s); slowest timescale" in lines[2]
+
+
+def test_docstrings_cite_nothing_outside_the_repository():
+    """The package cites papers, the authors' code and in-repo docs — never the project's private
+    notes (SPECS.md, DESIGN.md), which a reader of the package does not have."""
+    root = Path(jaxrnn.__file__).resolve().parent
+    hits = [f"{path.relative_to(root.parent)}:{i}: {line.strip()}"
+            for path in sorted(root.rglob("*")) if path.suffix in (".py", ".toml")
+            for i, line in enumerate(path.read_text().splitlines(), 1)
+            if re.search(r"\bSPECS\b|DESIGN(\.md|'s)", line)]
+    assert not hits, "references to files outside the repository:\n" + "\n".join(hits)
