@@ -5,6 +5,9 @@
   static fields, the params dataclass = sweepable fields) and the rule registry (static factory
   arguments, ``HParams`` fields), with defaults and the descriptions of their docstrings
   (``Attributes:`` / ``Args:`` sections).
+- ``<!-- api: PACKAGE -->`` becomes ``::: PACKAGE`` and ``::: PACKAGE.MODULE`` for every public
+  module of the package (found on disk, so a new module gets its API page without an edit);
+  the study modules are left to their study pages.
 - ``<!-- study: NAME -->`` becomes the study's page body: its figures (``FIGURES``), its claims
   table from ``docs/studies/NAME/claims.json`` when one was measured and committed, and its
   module's API (``::: jaxrnn.studies.MODULE``) when the module exists.
@@ -193,14 +196,39 @@ def study_page(name: str) -> str:
     if module is not None and getattr(module, "FIGURES", None):
         out += ["## Figures", "", _table(("file", "caption"), [(f"`{k}`", v) for k, v in module.FIGURES.items()]), ""]
     if module is not None:
-        out += ["## API", "", f"::: {module_name}", "    options:", "      show_root_heading: false", ""]
+        out += ["## API", "", f"::: {module_name}", ""]
+        out += [f"::: {m}\n" for m in study_submodules(module_name)]
     else:
         out += ["!!! warning \"Module not in this version\"",
                 f"    `{module_name}` is not part of this version of jaxrnn yet.", ""]
     return "\n".join(out)
 
 
+def study_submodules(module_name: str) -> list[str]:
+    """``jaxrnn.studies.ger_barak_figures`` etc.: the modules a study split off (same prefix)."""
+    package, stem = module_name.rsplit(".", 1)
+    folder = ROOT / Path(*package.split("."))
+    return [f"{package}.{p.stem}" for p in sorted(folder.glob(f"{stem}_*.py"))]
+
+
+def api_modules(package: str) -> list[str]:
+    """``package`` and its public modules (sorted), without the study modules."""
+    from jaxrnn.studies import STUDIES
+
+    studies = {m.rsplit(".", 1)[1] for m in STUDIES.values()}
+    folder = ROOT / Path(*package.split("."))
+    names = [package]
+    for path in sorted(folder.glob("*.py")):
+        stem = path.stem
+        if stem.startswith("_") or (package == "jaxrnn.studies" and stem.split("_")[0] in {s.split("_")[0] for s in studies}):
+            continue
+        names.append(f"{package}.{stem}")
+    return names
+
+
 def on_page_markdown(markdown: str, page, config, files, **kwargs) -> str:
+    for match in list(re.finditer(r"<!-- api: ([\w.]+) -->", markdown)):
+        markdown = markdown.replace(match.group(0), "\n".join(f"::: {m}\n" for m in api_modules(match.group(1))))
     if "<!-- config-reference -->" in markdown:
         markdown = markdown.replace("<!-- config-reference -->", config_reference())
     match = re.search(r"<!-- study: ([\w-]+) -->", markdown)
