@@ -42,6 +42,7 @@ class Table:
     header: tuple[str, ...]
     rows: tuple[tuple[Cell, ...], ...]
     caption: str = ""
+    notes: tuple[str, ...] = ()  # per-column tooltip (the store's ``description`` attribute)
 
 
 @dataclasses.dataclass
@@ -129,6 +130,15 @@ def _mean_sd(values: np.ndarray) -> Cell:
     return Cell(text, mean)
 
 
+def label(dataset: xr.Dataset, name: str) -> str:
+    """A variable's ``long_name`` attribute (the store describes its variables), else its name."""
+    return str(dataset[name].attrs.get("long_name") or name) if name in dataset.variables else name
+
+
+def description(dataset: xr.Dataset, name: str) -> str:
+    return str(dataset[name].attrs.get("description", "")) if name in dataset.variables else ""
+
+
 def validation_metrics(dataset: xr.Dataset) -> list[str]:
     """The ``val_*`` variables over ``(member, evaluation)``, the stopping metric first.
 
@@ -168,6 +178,8 @@ def condition_table(dataset: xr.Dataset) -> Table:
         finals["loss"] = last_finite(dataset["loss"].values)
     header = ("condition", "members", "converged", "diverged", "updates to criterion") + tuple(
         "final loss (training)" if m == "loss" else f"final {m.removeprefix('val_')} (validation)" for m in finals)
+    notes = ("", "", description(dataset, "converged_update"), description(dataset, "diverged"), "") + tuple(
+        description(dataset, m) for m in finals)
     rows = []
     for condition in dict.fromkeys(labels):
         idx = labels == condition
@@ -194,7 +206,7 @@ def condition_table(dataset: xr.Dataset) -> Table:
     caption = ("One row per condition (members sharing every swept field, seeds pooled). Converged: members "
                "that met the stopping criterion; updates to criterion: median [min–max] over those members. "
                "Final metrics: each member's last finite value, mean ± standard deviation over the condition.")
-    return Table(header, tuple(rows), caption)
+    return Table(header, tuple(rows), caption, notes)
 
 
 def analysis_tables(dataset: xr.Dataset) -> list[Table]:
@@ -225,9 +237,10 @@ def analysis_tables(dataset: xr.Dataset) -> list[Table]:
             idx = labels == condition
             rows.append((Cell(str(condition), str(condition)), Cell(str(int(idx.sum())), int(idx.sum())),
                          *[_mean_sd(values[idx]) for values in columns.values()]))
-        tables.append(Table(("condition", "members", *columns), tuple(rows),
+        tables.append(Table(("condition", "members", *[label(dataset, c) for c in columns]), tuple(rows),
                             "Per-member analysis results, mean ± standard deviation over each condition's members "
-                            "(integer codes such as a class label are averaged as numbers; −1 = not computed is left out)."))
+                            "(integer codes such as a class label are averaged as numbers; −1 = not computed is left out).",
+                            ("", "", *[description(dataset, c) for c in columns])))
     per_task = [v for v in dataset.data_vars if dataset[v].dims == ("analysis_task",)]
     if per_task:
         tasks = [str(t) for t in dataset["analysis_task"].values]

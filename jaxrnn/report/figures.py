@@ -19,7 +19,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import xarray as xr  # noqa: E402
 
-from jaxrnn.report.collect import condition_labels, validation_metrics  # noqa: E402
+from jaxrnn.report.collect import condition_labels, label, validation_metrics  # noqa: E402
 
 MAX_PANELS = 4
 
@@ -63,7 +63,8 @@ def learning_curves(dataset: xr.Dataset) -> tuple[bytes, str]:
         finite = values[np.isfinite(values)]
         wide = bool(len(finite) and finite.min() > 0 and finite.max() > 10 * finite.min())
         _band(ax, x, values, labels, conditions, colours, log=name == "loss" and wide)
-        ax.set_ylabel("training loss" if name == "loss" else f"validation {name.removeprefix('val_')}", fontsize=9)
+        ax.set_ylabel(label(dataset, name) if dataset[name].attrs.get("long_name") else
+                      "training loss" if name == "loss" else f"validation {name.removeprefix('val_')}", fontsize=9)
         metric = dataset.attrs.get("stop_metric")
         threshold = dataset.attrs.get("stop_threshold")
         if name == f"val_{metric}" and threshold is not None and np.isfinite(float(threshold)):

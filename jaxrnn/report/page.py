@@ -125,7 +125,9 @@ def _sort_attr(value) -> str:
 
 
 def table(t: Table, cls: str = "sortable", numeric_from: int = 1) -> str:
-    head = "".join(f'<th scope="col">{esc(h)}</th>' for h in t.header)
+    notes = tuple(t.notes) + ("",) * (len(t.header) - len(t.notes))
+    head = "".join(f'<th scope="col"' + (f' title="{esc(n)}"' if n else "") + f">{esc(h)}</th>"
+                   for h, n in zip(t.header, notes))
     body = []
     for row in t.rows:
         cells = []
