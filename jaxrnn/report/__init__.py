@@ -18,7 +18,9 @@ For any run directory — one ``jaxrnn run`` (``results.zarr``) or a whole repro
 
 The page is self-contained: figures are embedded as PNG data URIs and its only script (sortable
 tables) is inline, so it needs no network access and survives being copied on its own. Nothing
-in the run directory other than ``report.html`` is written.
+in the run directory other than ``report.html`` is written. Importing this package is cheap
+(matplotlib and xarray load when a report is built), so the command line can offer
+``jaxrnn report`` without slowing other commands.
 """
 
 from __future__ import annotations
@@ -26,9 +28,6 @@ from __future__ import annotations
 import datetime as _dt
 import json
 from pathlib import Path
-
-from jaxrnn.report import collect, figures, page
-from jaxrnn.report.page import esc
 
 REPORT_NAME = "report.html"
 
@@ -52,7 +51,10 @@ def _reproduction(directory: Path, captions: dict[str, str] | None):
     return doc, error, pngs, dict(captions)
 
 
-def _run_section(index: int, run: collect.RunSummary) -> tuple[str, str, str]:
+def _run_section(index: int, run) -> tuple[str, str, str]:
+    from jaxrnn.report import figures, page
+    from jaxrnn.report.page import esc
+
     ident = f"run-{index}-{page.anchor(run.name)}"
     state = {True: "complete", False: "incomplete — re-run the same command to resume", None: "unknown (no run.json)"}
     compile_s = ", ".join(f"{t:.1f}" for t in run.compile_time) or "—"
@@ -86,6 +88,8 @@ def build_report(directory: str | Path, *, captions: dict[str, str] | None = Non
     """
     from jaxrnn import __version__
     from jaxrnn.population.store import package_versions
+    from jaxrnn.report import collect, page
+    from jaxrnn.report.page import esc
 
     directory = Path(directory)
     if not directory.is_dir():
