@@ -1,6 +1,6 @@
 """Analysis of trained networks, written for one network and vmapped over populations.
 
-Entry points (DESIGN.md):
+Entry points:
 
     fps = find_fixed_points(step, x0[K,N], u[M], method="lm" | "adam", tol=1e-8)
     J_rec, J_inp = jacobian(step, x[N], u[M]);  tau = timescales(eigvals)

@@ -1,11 +1,11 @@
-"""Closed-loop spectra and the rank-1 theory of Ger & Barak (NeurIPS 2025; SPECS §1.6–1.7).
+"""Closed-loop spectra and the rank-1 theory of Ger & Barak (NeurIPS 2025; the authors' ``P_Model``, theory notebook).
 
 Everything here is pure JAX for **one** network per call; the ``*_batched`` forms are
 ``jax.vmap`` over a leading axis (members or snapshots — nest ``jax.vmap`` for both);
 :func:`spectrum` (re-exported from ``linearize``), :func:`spectral_radius` and
 :func:`dominant_is_complex` accept any leading axes directly.
 
-**Joint matrix** (SPECS §1.6). A linear(ised) CTRNN controller with ``α = dt/τ`` drives a
+**Joint matrix** (Ger & Barak's code, ``P_Model``). A linear(ised) CTRNN controller with ``α = dt/τ`` drives a
 linear plant; the controller observes the *post-step* plant state. Column convention,
 ``W_rec[N, N]``, ``W_in[N, c]``, ``W_out[m, N]``; plant ``A[n, n]``, ``B[n, m]``, ``C[c, n]``::
 
@@ -24,7 +24,7 @@ as ``s_{t+1} = P s_t`` with::
 (the authors' ``create_p_matrix_from_rnn`` omits the ``α`` on ``W_in C B W_out``; the two agree
 for ``α = 1`` and whenever ``C B = 0``, as for the position-observed double integrator).
 
-**Rank-1 theory** (SPECS §1.7). With ``W_rec = u vᵀ`` exactly (no ``1/N``: for a
+**Rank-1 theory** (Ger & Barak's code, theory notebook). With ``W_rec = u vᵀ`` exactly (no ``1/N``: for a
 ``LowRankRNN`` take ``u, v = jaxrnn.models.low_rank_factors(cell, params)``, which is
 ``(U, V)`` for ``parametrization="ger_barak"`` and ``(U, V/N)`` for ``"normalized"``),
 ``α = 1``, ``h_0 = 0``, input vector ``m`` and readout ``z`` on the double integrator
@@ -70,7 +70,7 @@ def _check_dim(name: str, shape, axis: int, expected: int, what: str) -> None:
 def joint_matrix(A, B, C, W_in, W_rec, W_out, alpha=1.0) -> jax.Array:
     """Joint agent–environment map ``P[n + N, n + N]`` with ``[x; h]_{t+1} = P [x; h]_t``.
 
-    See the module docstring for the derivation (Ger & Barak 2025, SPECS §1.6).
+    See the module docstring for the derivation (Ger & Barak 2025, Ger & Barak's code, ``P_Model``).
 
     Args:
       A: plant dynamics ``[n, n]``. B: plant input ``[n, m]`` (a vector ``[n]`` means ``m = 1``).
@@ -116,7 +116,7 @@ def dominant_is_complex(P, rtol=1e-6) -> jax.Array:
 
 
 def stabilisation_epoch(radii) -> jax.Array:
-    """First epoch after which ``ρ < 1`` holds forever (``ep_of_stab``, SPECS §1.6).
+    """First epoch after which ``ρ < 1`` holds forever (``ep_of_stab``, Ger & Barak's code, ``P_Model``).
 
     ``radii[E]`` are spectral radii per epoch (non-finite counts as unstable). Returns the
     smallest ``e`` with ``radii[e:] < 1`` (int32), ``−1`` if the last epoch is unstable.
@@ -149,7 +149,7 @@ def learning_stages(
 ) -> LearningStages:
     """Split a closed-loop training run into the three stages of Ger & Barak (2025).
 
-    Definition (ours; the paper draws the boundaries by eye, SPECS §1.7 end):
+    Definition (ours; the paper draws the boundaries by eye, Ger & Barak's code, theory notebook):
 
     - baseline ``L_ref = mean(losses[:baseline_epochs])`` (the initial plateau);
     - stage 1 ends at the first epoch ``e`` with ``losses[e] < fraction·L_ref`` *or*
@@ -196,7 +196,7 @@ def overlaps(m, z, u, v) -> jax.Array:
 
 
 def reduced_system(s_zm, s_zu, s_vm, s_vu) -> jax.Array:
-    """The 4×4 effective map ``P_eff`` of ``(x, v, a, b)`` (SPECS §1.7)::
+    """The 4×4 effective map ``P_eff`` of ``(x, v, a, b)`` (Ger & Barak's code, theory notebook)::
 
         [[1, 1, 0,    0   ],     x' = x + v
          [0, 1, σ_zm, σ_zu],     v' = v + z·h,        h = a m + b u
@@ -305,7 +305,7 @@ def effective_loss(sigmas, alpha, T) -> jax.Array:
     ``L_0 = (σ_zm+1)² + (σ_zm+3)² + (δ + 2σ_zm)² + (δ + 3σ_zm + 1)²``, ``δ = σ_vm σ_zu``
     (sum of squares of the ``(x, v)`` block of ``P_eff³``: the short-time loss).
     ``T`` is an integer exponent (the authors use 20 or 10); ``alpha`` may be traced.
-    Differentiable in ``sigmas`` (theory nb cell 11, SPECS §1.7).
+    Differentiable in ``sigmas`` (theory nb cell 11).
     """
     sigmas = _float(sigmas)
     if sigmas.shape != (4,):

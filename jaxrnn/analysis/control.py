@@ -1,4 +1,4 @@
-"""Effective feedback gains and optimal-control references (Ger & Barak 2025, SPECS §1.5).
+"""Effective feedback gains and optimal-control references (Ger & Barak 2025, the authors' ``train_non_linear`` notebook).
 
 Sign conventions — read before comparing numbers:
 
@@ -36,7 +36,7 @@ from jaxrnn.analysis.closed_loop import _as_matrix, _float, joint_matrix, spectr
 
 
 def feedback_gains(states, controls) -> jax.Array:
-    """Least-squares gains of ``u ≈ k·x`` without intercept (SPECS §1.5).
+    """Least-squares gains of ``u ≈ k·x`` without intercept (Ger & Barak's code, ``train_non_linear`` notebook).
 
     Args:
       states: ``[S, n]`` true plant states (``[S, 2]``: position, velocity).
@@ -82,7 +82,7 @@ def _log_cost(M, x0, T: int) -> jax.Array:
 
 
 def gain_landscape(A, B, k1_grid, k2_grid, x0=(1.0, 1.0), T: int = 50) -> jax.Array:
-    """Cost landscape over static gains ``u = k₁ x₁ + k₂ x₂`` (SPECS §1.5, figures nb cell 3).
+    """Cost landscape over static gains ``u = k₁ x₁ + k₂ x₂`` (the authors' ``train_non_linear`` and figures notebooks).
 
     ``cost[i, j] = log(Σ_{t=0}^{T−1} ‖x_t‖² / T)`` with ``x_{t+1} = (A + B [k1_grid[i], k2_grid[j]]) x_t``
     from ``x_0 = x0``; ``x_0`` is counted, as in the training loss. Shapes: ``A[2, 2]``,

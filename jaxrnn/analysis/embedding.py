@@ -17,7 +17,7 @@
       s(i) = (b − a) / max(a, b),   s(i) = 0 for a singleton cluster.
 
 - :func:`silhouette_rows` — the convention of McMahan et al. (2021, ``svcca_analysis.py``;
-  SPECS §3.9): sklearn's ``silhouette_score(D, labels)`` with the rows of ``D`` taken as
+  McMahan et al.'s code, ``svcca_analysis.py``): sklearn's ``silhouette_score(D, labels)`` with the rows of ``D`` taken as
   feature vectors, i.e. the silhouette of the Euclidean distances between rows::
 
       D'[i, j] = ‖D[i, :] − D[j, :]‖₂            (:func:`row_distances`)

@@ -1,7 +1,7 @@
 """Fixed points of a one-network map by minimising the speed q from many starts.
 
-Spec (Sussillo & Barak 2013; Golub & Sussillo 2018 ``fixed-point-finder``, SPECS §4; McMahan
-et al. 2021 ``FP_Analysis.py``, SPECS §3.7):
+Spec (Sussillo & Barak 2013; Golub & Sussillo 2018 ``fixed-point-finder``; McMahan
+et al. 2021 ``FP_Analysis.py``):
 
 - **Objective.** For a pure map ``step(x[N], u[M]) -> x_next[N]`` and a static input ``u``,
   each candidate minimises ``q(x) = ½‖F(x, u) − x‖²`` from its own start ``x0[k]``.

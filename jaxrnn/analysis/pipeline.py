@@ -20,7 +20,7 @@ snapshot]``), so ``-2`` is every member's last but one.
 
 Per member (variables of the returned ``xarray.Dataset``; ``member`` as the input's):
 
-- **Fixed points** (SPECS §3.7) at McMahan's "small" probes (:func:`probe_inputs`, ``Q``
+- **Fixed points** (McMahan et al.'s code, ``FP_Analysis.py``) at McMahan's "small" probes (:func:`probe_inputs`, ``Q``
   probes ordered by ``|input|``), ``num_starts`` starts each: visited states of the SVCCA
   trajectories plus ``N(0, start_noise²)`` (``starts="visited"``) or McMahan's ``U(−5, 5)^N``
   (``"uniform"``); LM, ``q < 1e-8`` (a batch's members × probes × starts in one work queue,
@@ -30,17 +30,17 @@ Per member (variables of the returned ``xarray.Dataset``; ``member`` as the inpu
   ``fp_max_abs_eig``, ``fp_q``; ``fp_count[member, probe]`` (all distinct FPs),
   ``probe_value[member, probe]`` (signed input: RDM channel 0, N-CDI the cued channel),
   ``probe_context[member, probe]`` (−1: padding; probes differ by task).
-- **SVCCA** (SPECS §3.9) on noise-free condition-averaged activity: constant inputs
+- **SVCCA** (McMahan et al.'s code, ``svcca_analysis.py``) on noise-free condition-averaged activity: constant inputs
   ``linspace(−0.1857, 0.1857, 10)`` on each context's channel with its cue, ``num_steps``
   steps from ``x_0 = 0``, hidden ``x`` at every step → ``[10·n·T, N]``; 95 % variance per
   network; ``svcca_distance[member, member_b]`` (NaN across tasks: different conditions), by
   :func:`~jaxrnn.analysis.population_svcca.svcca_distances` (= ``pairwise("svcca")``, faster).
   Hebbian bias units are constant, so centring removes them (the authors dropped them).
-- **Topology** (SPECS §3.8, :mod:`jaxrnn.analysis.topology`): ``topology_signature[member,
+- **Topology** (McMahan et al.'s ``fixed_point_input_topology.py``, :mod:`jaxrnn.analysis.topology`): ``topology_signature[member,
   topology_feature]`` (30-D) + ``topology_signature_valid``, ``topology_distance``;
   ``index_profile[member, probe, fp_index]`` and ``index_profile_distance``.
 - **Embeddings** per task (classical MDS of each distance matrix, on the distances, not on
-  rows as the authors' sklearn call, SPECS §3.9): ``svcca_mds``, ``topology_mds``,
+  rows as the authors' sklearn call, McMahan et al.'s code, ``svcca_analysis.py``): ``svcca_mds``, ``topology_mds``,
   ``index_profile_mds`` ``[member, mds_axis]``; silhouettes by ``rule.name``:
   ``*_silhouette[analysis_task]`` (NaN with one rule or a task of < 3 members).
 - **Integration probe** (:mod:`jaxrnn.analysis.probes`): ``integration_response``,

@@ -1,7 +1,7 @@
 """Policy and hidden-state geometry of recurrent pendulum controllers (Huang, Singh & Rajan 2024).
 
 The analyses behind Fig. 1 b–e of "Learning dynamics and the geometry of neural dynamics in
-recurrent neural controllers" (InterpPol @ RLC 2024; SPECS §2). The authors' code is not public;
+recurrent neural controllers" (InterpPol @ RLC 2024). The authors' code is not public;
 every definition below is ours and is stated here. An *agent* is a
 :class:`~jaxrnn.models.actor_critic.ActorCritic` ``net`` (static) with params
 ``{"cell", "actor", "critic"}`` whose cell carry is one array ``h[N]`` (VanillaRNN, CTRNN):

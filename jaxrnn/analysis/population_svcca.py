@@ -12,7 +12,7 @@ needs one SVD per network and one Gram matrix of the kept left singular vectors:
     ρ = singular values of M (min(k_a, k_b) of them);    distance = 1 − mean ρ
 
 i.e. the cosines of the principal angles between the kept subspaces, up to the ``ε = 1e-10``
-ridge of ``cca_core`` (McMahan et al. 2021, ``svcca_analysis.py``; SPECS §3.9). Equal to
+ridge of ``cca_core`` (McMahan et al. 2021, ``svcca_analysis.py``). Equal to
 ``pairwise("svcca", Xs)`` to float32 rounding (tests/test_topology_probes.py); cost
 ``K`` SVDs + ``S·(K k_max)²`` for the Gram + ``K²/2`` SVDs of ``k_max × k_max`` blocks, where
 ``k_max`` is the largest kept rank (small: 95 % variance of decision-task activity is a few

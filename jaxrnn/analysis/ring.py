@@ -1,4 +1,4 @@
-"""PCA and the ring score of hidden states (Huang, Singh & Rajan 2024, Fig. 1c; SPECS §2).
+"""PCA and the ring score of hidden states (Huang, Singh & Rajan 2024, Fig. 1c).
 
 - :func:`pca`: PCA by SVD of the centred (optionally weighted) rows of ``X[S, N]``; component
   signs fixed so each component's largest-magnitude loading is positive.

@@ -1,6 +1,6 @@
 """Representational distances between activity matrices (0 = same representation).
 
-Activity matrices are ``[samples, neurons]`` (DESIGN's convention: rows are time steps ×
+Activity matrices are ``[samples, neurons]`` (the package's convention: rows are time steps ×
 conditions, columns are units); two networks are compared on the same samples, and may have
 different numbers of neurons. Every function is written for one pair, has fixed shapes (the
 SVCCA rank varies per network through masks, not slicing), and so jits and vmaps;

@@ -7,7 +7,7 @@ scalar tag per probe, ``tags[P]`` (the probe's input value). Everything has fixe
 works from the validity masks, so it jits and vmaps over networks.
 
 **McMahan's input-topology signature** (McMahan, Kleinman & Kao 2021,
-``fixed_point_input_topology.py``; SPECS §3.8). With the valid fixed points flattened in probe
+``fixed_point_input_topology.py``). With the valid fixed points flattened in probe
 order (probes ordered by ``|input|`` ascending, as :func:`probe_inputs` generates them; within
 a probe in start order), ``z_1, z_2, …`` with tags ``τ(z_i)``::
 

@@ -55,9 +55,9 @@ class CTRNN(nn.RNNCellBase):
       - ``"normal"`` (the paper's text): ``W_rec ~ N(0, g²/N)`` (std ``g/√N``); ``gain_exponent = 1``.
       - ``"uniform"``: ``W_in ~ U(−input_scale, input_scale)``, ``W_rec`` as ``"normal"``
         (Ger & Barak's tracking controller with ``input_scale = 1/k``, ``k = √N``, or ``N``
-        for their ``small_scale``; SPECS §1.2).
+        for their ``small_scale``; Ger & Barak's code, ``ct_rnn_controller``).
       - ``"ger_barak"``: Ger & Barak's double-integrator controller (``ct_rnn_controller``,
-        ``manually_initialize``; SPECS §1.2): ``W_in ~ N(0, 1/N²)`` (std ``1/N``, ignores
+        ``manually_initialize``; Ger & Barak's code, ``ct_rnn_controller``): ``W_in ~ N(0, 1/N²)`` (std ``1/N``, ignores
         ``input_scale``), ``W_rec = g·N(0, 1/N)`` (std ``g/√N``), ``b = 0``;
         ``gain_exponent = 1``. Their ``W_out ~ N(0, 1/N²)`` is the readout's (see
         ``jaxrnn.rules.closed_loop``).
@@ -167,7 +167,7 @@ class LowRankRNN(nn.RNNCellBase):
     Parametrisations (``parametrization``, static):
       - ``"normalized"`` (default): ``W = U Vᵀ / N`` with ``U, V ~ N(0, 1)`` of shape
         ``[N, rank]`` (mean-field convention; ``W`` has entries of order ``1/N``).
-      - ``"ger_barak"``: Ger & Barak's rank-1 linear controller (``P_Model``, SPECS §1.6):
+      - ``"ger_barak"``: Ger & Barak's rank-1 linear controller (``P_Model``):
         ``W = U Vᵀ`` with ``U, V ~ N(0, 1/N)`` (std ``1/√N``). ``W`` has the same distribution
         as under ``"normalized"``, but the parameters are ``u = U_normalized/√N`` and
         ``v = V_normalized/√N``, so plain SGD moves ``u`` and ``v`` ``N`` times faster relative

@@ -1,7 +1,7 @@
 """Run configuration: TOML / dataclasses → a validated grid of population members.
 
 A run is one TOML file with tables ``[run]``, ``[task]``, ``[model]``, ``[rule]``, ``[grid]``
-(see ``DESIGN.md``). Any ``[task]``, ``[model]`` or ``[rule]`` field given as a list is a sweep
+(reference: ``docs/config-reference.md``). Any ``[task]``, ``[model]`` or ``[rule]`` field given as a list is a sweep
 axis; the grid is the Cartesian product of all axes times the seeds (``[grid] seeds = 8`` means
 seeds ``0..7``; a list names them). Fields whose value is itself a list (``rule.trainable``) are
 swept by giving a list of lists.
@@ -98,6 +98,21 @@ class ModelConfig:
 
     ``gain`` is dynamic (applied at init, vmapped); every other field is static.
     Cells: ``ctrnn``, ``vanilla``, ``lowrank``, ``gru``, ``lstm`` (see ``jaxrnn.models``).
+
+    Attributes:
+      cell: ``"ctrnn"``, ``"vanilla"``, ``"lowrank"``, ``"gru"`` or ``"lstm"``.
+      hidden: number of units N.
+      activation: rate function f of ``ctrnn`` / ``lowrank``: ``tanh``, ``shifted_tanh`` (1 + tanh),
+        ``relu`` or ``linear``.
+      alpha: ``dt/τ`` in ``(0, 1]`` of ``ctrnn`` / ``lowrank`` (1: a discrete-time RNN).
+      weight_init: initialisation of ``ctrnn``: ``"mcmahan"``, ``"normal"``, ``"uniform"`` or ``"ger_barak"``.
+      input_scale: scale of the initial ``W_in`` of ``ctrnn``.
+      output: what the readout sees: ``"state"`` (x) or ``"rate"`` (f(x)).
+      use_bias: include the bias ``b``.
+      rank: rank of ``W_rec`` of ``lowrank``.
+      parametrization: ``lowrank`` only: ``"normalized"`` (``W = U Vᵀ / N``) or ``"ger_barak"`` (``W = u vᵀ``).
+      readout_scale: std of the initial readout weights ``W_out`` (supervised tasks).
+      gain: recurrent gain g of the initial ``W_rec`` (sweepable).
     """
 
     cell: str = "ctrnn"

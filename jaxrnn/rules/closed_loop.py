@@ -2,9 +2,9 @@
 
 Ger & Barak (NeurIPS 2025, arXiv 2505.13567), "Learning Dynamics of RNNs in Closed-Loop
 Environments" — the authors' "policy gradient" is plain backpropagation through the unrolled,
-differentiable loop (no sampling, no REINFORCE; SPECS §1.3, §1.8).
+differentiable loop (no sampling, no REINFORCE; Ger & Barak's code, closed-loop training and tracking task).
 
-**Double integrator** (``Integrator``, SPECS §1.3). Per update, ``B = batch`` trials::
+**Double integrator** (``Integrator``, Ger & Barak's code, closed-loop training). Per update, ``B = batch`` trials::
 
     x_0 ~ U(−w, w)  (w = task.init_half_width, [k]),   h_0 = 0
     for t = 0 .. T−1:
@@ -17,10 +17,10 @@ differentiable loop (no sampling, no REINFORCE; SPECS §1.3, §1.8).
 
 ``reg_u`` is the authors' ``reg_U``: it multiplies a **sum** over the batch (and control dims)
 while the state term is a **mean** over batch and state dims, so its effect scales with
-``batch`` (SPECS §1.10; 0.005 at batch 100 in their nonlinear run). The plant's own
+``batch`` (Ger & Barak's code; 0.005 at batch 100 in their nonlinear run). The plant's own
 ``task.beta`` (the environment's reward) is not used here.
 
-**2-D tracking** (``Tracking2D``, SPECS §1.8). The controller is called every step,
+**2-D tracking** (``Tracking2D``, Ger & Barak's code, tracking task). The controller is called every step,
 ``h_i, r_i = cell(h_{i−1}, [x_i, y_i, r_x(t_i), r_y(t_i)])``, ``u_i = W_out r_i``,
 ``s_{i+1} = plant_step(s_i, u_i)``, and
 ``L = Σ_i [mean_b ‖pos(s_{i+1}) − r(t_i)‖² + reg_u·Σ_{b,j} u_{i,b,j}²]·dt / T`` (the paper:
@@ -38,7 +38,7 @@ the two agree for ``activation="linear"`` (the tracking controller). The default
 :class:`~jaxrnn.rules.controller.ControllerReadout`: ``W_out ~ N(0, 1/N²)`` (std ``1/N``), or
 ``U(−input_scale, input_scale)`` for a cell with ``weight_init="uniform"`` (tracking).
 
-The authors' rank-1 linear controller (``P_Model``, SPECS §1.6) is
+The authors' rank-1 linear controller (``P_Model``) is
 ``LowRankRNN(N, rank=1, parametrization="ger_barak")`` (linear, ``α = 1``): ``W = U Vᵀ``,
 ``U, V ~ N(0, 1/N)``, input vector ``W_in ~ U(±1/√N)``, and the default readout for it is
 ``z ~ U(±1/√N)`` (default gain 1). Train it as they do with ``trainable=("U", "V", "W_out")``

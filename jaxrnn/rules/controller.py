@@ -1,6 +1,6 @@
 """Pieces shared by the controller rules :mod:`~jaxrnn.rules.closed_loop` and :mod:`~jaxrnn.rules.open_loop`.
 
-Ger & Barak (NeurIPS 2025, arXiv 2505.13567), SPECS §1.2–1.4, §1.8: the controller
+Ger & Barak (NeurIPS 2025, arXiv 2505.13567), Ger & Barak's code: the controller
 (``{"cell", "readout"}`` params, ``h, r = cell(h, y)``, ``u = W_out r``), batches of episodes of
 the two differentiable plants (``Integrator``, ``Tracking2D``), one-trial rollouts under any
 ``policy(h, obs) -> (h, u, extra)`` through the plants' pure ``plant_step``, the closed-loop cost,
@@ -184,7 +184,7 @@ def episode_sum(plant, per_step: jax.Array, task_params, num_steps: int) -> jax.
 def default_readout(cell, control_size: int) -> ControllerReadout:
     """Ger & Barak's ``W_out``: ``U(−input_scale, input_scale)`` for ``weight_init="uniform"``
     cells (tracking), ``z ~ U(−1/√N, 1/√N)`` for ``LowRankRNN(parametrization="ger_barak")``
-    (their rank-1 ``P_Model``, SPECS §1.6), else ``N(0, 1/N²)``."""
+    (their rank-1 ``P_Model``), else ``N(0, 1/N²)``."""
     if getattr(cell, "weight_init", None) == "uniform":
         return ControllerReadout(control_size, "uniform", float(cell.input_scale))
     if is_ger_barak_low_rank(cell):

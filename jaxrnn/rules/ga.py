@@ -23,7 +23,7 @@ random individual. ``metrics["loss"]`` is the best loss of the generation, ``"me
 population mean. Individuals are initialised as §3.1 (``init_params`` with gain ``g``, readout
 ``0.1·N(0, 1)``), independently.
 
-Paper vs code (SPECS §3.4): the paper's text keeps "the original 5 RNNs (without perturbation)";
+Paper vs code (McMahan et al.'s code, ``genetic.py``): the paper's text keeps "the original 5 RNNs (without perturbation)";
 the code keeps only the best one. ``num_elites=1`` (default) is the code, ``num_elites=5`` the
 paper's variant. The code used ``population_size=20`` for CDI/N-CDI and 50 for RDM (the
 text: 50). The config field listing the evolved matrices is called ``trainable`` (as BPTT's), so a

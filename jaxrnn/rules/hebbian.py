@@ -37,11 +37,11 @@ Output and ``network(state)``: ``{"cell": {"params": {"W_in", "W_rec" (= J), "b"
 ``W_out = e_0ᵀ`` (one-hot row); ``output="readout"`` uses the given ``readout`` (fixed) on r.
 Analysis of the CTRNN must apply the bias clamp, as McMahan et al. did (``BIAS_UNITS``).
 
-Defaults are Miconi's selectiveint constants (SPECS §3.5): η = 0.01, perturb_prob = 0.003,
+Defaults are Miconi's selectiveint constants: η = 0.01, perturb_prob = 0.003,
 perturb_size = 1, a = 0.05, β = 0.75, max_dw = 2e-4, warm-up 101 trials (``numtrial > 100``),
 eval_window 200, x_0 ~ 0.1·U(−1, 1), gain 1.5 (use ``CTRNN(N, activation="tanh",
 weight_init="uniform", input_scale=1.0, output="rate")`` for J ~ N(0, g²/N), W_in ~ U(−1, 1)).
-McMahan's own values are unknown (SPECS §3.10).
+McMahan's own values are unknown (not given in the paper or the authors' code).
 
 One ``update`` = ``trials_per_update`` trials in sequence (``lax.scan``), trial i with key
 ``split(key, trials_per_update)[i]`` split into ``(trial, x_0, perturbation)`` keys; ``metrics["loss"]``

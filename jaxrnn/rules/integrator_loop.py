@@ -1,6 +1,6 @@
 """The closed loop of a CTRNN controller and the integrator plant, laid out for speed.
 
-Ger & Barak (NeurIPS 2025, arXiv 2505.13567), SPECS §1.3: the loss of
+Ger & Barak (NeurIPS 2025, arXiv 2505.13567), Ger & Barak's code, closed-loop training: the loss of
 :func:`~jaxrnn.rules.controller.closed_loop_cost` and its gradient for a
 :class:`~jaxrnn.models.CTRNN` controller with the read-out ``u = W_out o``
 (``ControllerReadout``) on the :class:`~jaxrnn.tasks.integrator.Integrator` plant — the

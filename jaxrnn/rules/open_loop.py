@@ -1,7 +1,7 @@
 """Open-loop teacher–student training: a student controller imitates a teacher's controls.
 
-Ger & Barak (NeurIPS 2025, arXiv 2505.13567), SPECS §1.4 (double integrator) and §1.8
-(tracking, cell 5). Teacher and student are controllers of the same architecture
+Ger & Barak (NeurIPS 2025, arXiv 2505.13567); the authors' open-loop teacher–student for the
+double integrator and for tracking (tracking notebook, cell 5). Teacher and student are controllers of the same architecture
 (``{"cell", "readout"}`` params, see :mod:`jaxrnn.rules.closed_loop`); both start from
 ``h_0 = 0`` and see the same inputs; only the student learns:
 
@@ -14,7 +14,7 @@ Ger & Barak (NeurIPS 2025, arXiv 2505.13567), SPECS §1.4 (double integrator) an
 - ``white_noise=False``: both see the observation of a plant driven by the **teacher's**
   controls, exactly the teacher's closed loop (integrator: ``u_0 = 0``, no call at ``t = 0``,
   so step 0 adds nothing — our choice, the authors' code has no such run; tracking: called
-  every step, inputs ``[x, y, r_x, r_y]`` — the authors' tracking student, SPECS §1.8).
+  every step, inputs ``[x, y, r_x, r_y]`` — the authors' tracking student, Ger & Barak's code, tracking task).
   For tracking (either variant) ``L`` is divided by ``T`` as the authors' tracking loss.
 
 ``dt`` and ``T = min(task.max_steps_in_episode, num_steps)`` are the plant's (sweepable), the

@@ -2,7 +2,7 @@
 
 The agents of Huang et al. are vanilla tanh RNNs (64 units) trained by PPO on Pendulum-v1 (FO or
 PO); their code is not public, so this follows the PPO of Singh's ``plumetracknets``
-(``code/ppo``, a fork of ikostrikov's ``pytorch-a2c-ppo-acktr``) — see ``SPECS.md`` §2.3.
+(``code/ppo``, a fork of ikostrikov's ``pytorch-a2c-ppo-acktr``).
 The network is :class:`~jaxrnn.models.actor_critic.ActorCritic` (cell → tanh policy/value MLPs,
 Gaussian policy with a learned state-independent ``log_std``).
 

@@ -2,7 +2,7 @@
 
 Pure functions of arrays, used by :func:`jaxrnn.rules.ppo.ppo` (and re-exported there), after
 Schulman et al. (2017, 2016) and the ``pytorch-a2c-ppo-acktr`` template the Huang, Singh &
-Rajan (2024) agents follow (SPECS §2.3):
+Rajan (2024) agents follow:
 
 - :func:`gae`: generalised advantage estimation over one sequence;
 - :func:`normalize_advantages`: ``(A − mean)/(std + 1e-5)`` over the rollout;
