@@ -29,7 +29,10 @@ One update (``num_envs × num_steps`` environment steps, 8 × 128 = 1,024 by def
    final observation before the auto-reset). ``bootstrap_truncation=True`` (default) treats
    truncation as a cut (``term = terminated``), the correct estimator; ``False`` treats it as
    termination (``term = done``), as the template without ``--use-proper-time-limits``.
-   Advantages are then normalised over the whole rollout, ``(A − mean)/(std + 1e-5)`` (template).
+   Advantages are then normalised over the whole rollout, ``(A − mean)/(std + 1e-5)`` (template),
+   unless ``normalize_advantages = 0``. With ``normalize_rewards = 1`` the (scaled) rewards are
+   first divided by the running std of the discounted return and clipped to ±10, as
+   ``VecNormalize`` (:mod:`jaxrnn.rules.ppo_normalize`); the statistics include this rollout.
 3. **Epochs.** ``num_epochs`` passes; each permutes the environments and splits them into
    ``num_minibatches`` minibatches of whole sequences (the template's recurrent generator), re-runs
    the network over each sequence from the segment's stored initial recurrent state (resets at the
@@ -38,24 +41,39 @@ One update (``num_envs × num_steps`` environment steps, 8 × 128 = 1,024 by def
    ``VanillaRNN`` its input drive is one matmul outside the time loop and its gradient a
    hand-written backward pass (:mod:`jaxrnn.models.vanilla_sequence`), the same numbers as
    autodiff of the per-step loop to float32 rounding and ~2× faster per update (CPU).
+   The step size is ``learning_rate·max(0, 1 − step/anneal_updates)`` (linear annealing to 0
+   over ``anneal_updates`` updates, the template's ``--use-linear-lr-decay``; 0 = constant).
+   With ``target_kl > 0``, a minibatch whose approximate KL to the rollout policy (measured
+   before its step) exceeds ``1.5·target_kl`` ends the update: it and every later minibatch
+   step are skipped (Stable-Baselines3's early stopping).
+
+Observation normalisation (static ``normalize_observations``): the network sees
+``(o − μ)/σ`` with running moments of the observations, frozen during an update and updated
+with its rollout afterwards; ``network(state)`` folds them into the cell's ``W_in`` and ``b``
+so the stored networks take raw observations (:mod:`jaxrnn.rules.ppo_normalize`).
 
 Metrics of ``update``: ``loss`` (the total PPO loss, mean over the update's gradient steps),
 ``policy_loss``, ``value_loss``, ``entropy``, ``approx_kl``, ``clip_fraction``, ``grad_norm``
-(before clipping), ``episode_return`` (mean unscaled return of the episodes that ended during
+(before clipping; means over the minibatch steps taken), ``steps_fraction`` (of the
+``num_epochs·num_minibatches`` steps, those taken before a KL stop), ``learning_rate`` (the
+annealed step size), ``episode_return`` (mean unscaled return of the episodes that ended during
 the rollout; NaN if none did) and ``num_episodes``. ``evaluate`` runs ``num_eval_episodes``
-deterministic episodes (action = clipped mean) of ``eval_steps`` steps from the given key and
-returns ``return`` (mean episode return), ``return_std`` and ``final_reward`` (mean reward of the
-last step). Rewards after an episode's end within ``eval_steps`` are not counted.
+deterministic episodes of ``eval_steps`` steps
+(:func:`~jaxrnn.rules.policy_evaluation.deterministic_returns`: ``return``, ``return_std``,
+``final_reward``).
 
-Not implemented from the template: linear learning-rate decay, weight decay 1e-4, and
-``VecNormalize`` observation/return normalisation (a fixed ``reward_scale`` stands in for the
-latter, so the network sees raw observations — convenient for fixed-point analysis).
+Not implemented from the template: weight decay 1e-4. Which of the options above make the
+Huang et al. agents learn within the study's budget was decided by a population sweep run with
+jaxrnn itself (``benchmarks/ppo_recipe_sweep.py``; its table is in ``benchmarks/results``); the
+packaged ``huang-pendulum`` config holds the recipe.
 
 Configuration tiers:
   static (factory arguments): cell, env, num_envs, num_steps, num_minibatches, num_epochs,
-    hidden_head, head_layers, clip_value_loss, bootstrap_truncation, num_eval_episodes, eval_steps.
+    hidden_head, head_layers, clip_value_loss, bootstrap_truncation, normalize_observations,
+    num_eval_episodes, eval_steps.
   sweepable (:class:`PPOHParams`): learning_rate, gamma, gae_lambda, clip_eps, ent_coef,
-    vf_coef, max_grad_norm, reward_scale, gain (recurrent gain at init), task (env params).
+    vf_coef, max_grad_norm, reward_scale, normalize_rewards, normalize_advantages,
+    anneal_updates, target_kl, init_log_std, gain (recurrent gain at init), task (env params).
   state (:class:`PPOState`): network params, Adam moments, the environments' rollout state.
 """
 
@@ -74,6 +92,10 @@ from jaxrnn._checks import check_choice, check_range, fail
 from jaxrnn.models.actor_critic import ActorCritic, gaussian_log_prob
 from jaxrnn.rules.base import LearningRule
 from jaxrnn.rules.bptt import clip_by_global_norm
+from jaxrnn.rules.policy_evaluation import deterministic_returns
+from jaxrnn.rules import ppo_normalize
+from jaxrnn.rules.ppo_normalize import (REWARD_CLIP, RunningMoments, discounted_returns, fold_input_normalization,
+                                        init_moments, normalize, update_moments)
 from jaxrnn.rules.ppo_objective import Segment, gae, normalize_advantages, ppo_loss, segment_loss  # re-exported
 from jaxrnn.rules.registry import register_rule
 from jaxrnn.tasks.autoreset import draw_resets, step_with_reset
@@ -82,13 +104,16 @@ __all__ = ["PPOHParams", "PPOState", "Segment", "gae", "normalize_advantages", "
 
 STATIC_DEFAULTS = {
     "num_envs": 8, "num_steps": 128, "num_minibatches": 4, "num_epochs": 10, "hidden_head": 64,
-    "head_layers": 1, "clip_value_loss": True, "bootstrap_truncation": True, "num_eval_episodes": 8,
-    "eval_steps": 200,
+    "head_layers": 1, "clip_value_loss": True, "bootstrap_truncation": True, "normalize_observations": False,
+    "num_eval_episodes": 8, "eval_steps": 200,
 }
 HPARAM_DEFAULTS = {
     "learning_rate": 3e-4, "gamma": 0.99, "gae_lambda": 0.95, "clip_eps": 0.2, "ent_coef": 0.005,
-    "vf_coef": 0.5, "max_grad_norm": 0.5, "reward_scale": 0.01,
+    "vf_coef": 0.5, "max_grad_norm": 0.5, "reward_scale": 0.01, "normalize_rewards": False,
+    "normalize_advantages": True, "anneal_updates": 0.0, "target_kl": 0.0, "init_log_std": 0.0,
 }
+FLAGS = ("normalize_rewards", "normalize_advantages")
+
 
 @struct.dataclass
 class PPOHParams:
@@ -104,6 +129,13 @@ class PPOHParams:
       max_grad_norm: global-norm gradient clip (0.5).
       reward_scale: rewards are multiplied by this before GAE (0.01: Pendulum's rewards lie in
         [−16.3, 0], so scaled discounted returns are of order 1).
+      normalize_rewards: 1 divides the scaled rewards by the running std of their discounted
+        return and clips them to ±10 (VecNormalize); 0 (default) uses them as scaled.
+      normalize_advantages: 1 (default) normalises the advantages over each rollout; 0 does not.
+      anneal_updates: > 0 anneals the step size linearly to 0 over this many updates (0: constant).
+      target_kl: > 0 stops an update's minibatch steps once the approximate KL exceeds
+        ``1.5·target_kl`` (0: never).
+      init_log_std: initial ``log σ`` of the Gaussian policy (0).
       gain: recurrent gain g of the initial cell weights.
       task: the environment's params.
     """
@@ -116,6 +148,11 @@ class PPOHParams:
     vf_coef: jax.Array
     max_grad_norm: jax.Array
     reward_scale: jax.Array
+    normalize_rewards: jax.Array
+    normalize_advantages: jax.Array
+    anneal_updates: jax.Array
+    target_kl: jax.Array
+    init_log_std: jax.Array
     gain: jax.Array
     task: Any
 
@@ -125,13 +162,17 @@ class PPOState:
     """Params, optimiser and the rollout state that consecutive updates continue from.
 
     Attributes:
-      params: ``{"cell", "actor", "critic"}`` network params.
+      params: ``{"cell", "actor", "critic"}`` network params (taking normalised observations
+        when ``normalize_observations``; ``network(state)`` folds the normalisation in).
       opt_state: Adam moments.
       env_state: environment states ``[E, ...]``.
-      obs: ``[E, M]`` next observation of each environment.
+      obs: ``[E, M]`` next (raw) observation of each environment.
       carry: ``[E, N]`` recurrent state after the last step (before any reset).
       done: ``[E]`` bool, the last step ended an episode (reset the carry before ``obs``).
       episode_return: ``[E]`` unscaled return so far of each running episode.
+      obs_moments: running moments of the observations (``[M]``).
+      return_moments: running moments of the discounted scaled return (scalar).
+      discounted_return: ``[E]`` the running discounted scaled return of each environment.
       step: updates taken (int32).
     """
 
@@ -142,6 +183,9 @@ class PPOState:
     carry: Any
     done: jax.Array
     episode_return: jax.Array
+    obs_moments: RunningMoments
+    return_moments: RunningMoments
+    discounted_return: jax.Array
     step: jax.Array
 
 
@@ -157,6 +201,7 @@ def ppo(
     head_layers: int = 1,
     clip_value_loss: bool = True,
     bootstrap_truncation: bool = True,
+    normalize_observations: bool = False,
     num_eval_episodes: int = 8,
     eval_steps: int = 200,
 ) -> LearningRule:
@@ -173,20 +218,24 @@ def ppo(
       head_layers: hidden layers per head (1; the template has 2).
       clip_value_loss: clip the value update as the template (True).
       bootstrap_truncation: bootstrap from the final observation of time-limited episodes.
+      normalize_observations: feed running-normalised observations (needs a cell whose input
+        enters as ``W_in o + b``: VanillaRNN, CTRNN, LowRankRNN with ``use_bias``).
       num_eval_episodes: deterministic episodes per ``evaluate`` (8).
       eval_steps: steps per evaluation episode (200 = Pendulum-v1's time limit).
 
     Returns:
       The :class:`~jaxrnn.rules.base.LearningRule` bundle (``network(state)`` returns
-      ``{"cell", "actor", "critic"}`` params).
+      ``{"cell", "actor", "critic"}`` params that take raw observations).
     """
     _check_static(num_envs, num_steps, num_minibatches, num_epochs, num_eval_episodes, eval_steps,
-                  clip_value_loss, bootstrap_truncation)
+                  clip_value_loss, bootstrap_truncation, normalize_observations)
     if not isinstance(env.action_space(env.default_params), spaces.Box):
         fail("task.name", getattr(env, "name", env), "an environment with continuous (Box) actions for rule 'ppo'")
     obs_size = math.prod(env.observation_space(env.default_params).shape)
     num_actions = math.prod(env.action_space(env.default_params).shape)
     net = ActorCritic(cell, obs_size, num_actions, hidden_head, head_layers)
+    if normalize_observations:
+        _check_foldable(net)
     adam = optax.scale_by_adam(eps=1e-5)
     envs_per_minibatch = num_envs // num_minibatches
 
@@ -196,6 +245,9 @@ def ppo(
     def init(key, hp):
         key_net, key_env = jax.random.split(key)
         params = net.init(key_net, hp.gain)
+        actor = dict(params["actor"]["params"])
+        actor["log_std"] = jnp.full_like(actor["log_std"], hp.init_log_std)
+        params = {**params, "actor": {**params["actor"], "params": actor}}
         obs, env_state = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(key_env, num_envs), hp.task)
         return PPOState(
             params=params,
@@ -205,13 +257,26 @@ def ppo(
             carry=broadcast(net.initial_carry(), num_envs),
             done=jnp.ones((num_envs,), bool),
             episode_return=jnp.zeros((num_envs,), jnp.float32),
+            obs_moments=init_moments((obs_size,)),
+            return_moments=init_moments(),
+            discounted_return=jnp.zeros((num_envs,), jnp.float32),
             step=jnp.zeros((), jnp.int32),
         )
 
-    def act(key, reset, noise, params, hp, env_state, obs, carry, done):
+    def network(state):
+        if not normalize_observations:
+            return state.params
+        return {**state.params, "cell": fold_input_normalization(state.params["cell"], state.obs_moments)}
+
+    def observe(moments, obs):
+        """What the network is fed: raw, or normalised with the update's frozen moments."""
+        return normalize(moments, obs) if normalize_observations else obs
+
+    def act(key, reset, noise, params, moments, hp, env_state, obs, carry, done):
         """One stochastic step of one environment, given its action noise ``noise[A] ~ N(0, 1)``
-        and the auto-reset ``env.step`` would draw (:mod:`jaxrnn.tasks.autoreset`)."""
-        carry, (mean, log_std, y) = net.policy_step(params, carry, obs, done)
+        and the auto-reset ``env.step`` would draw (:mod:`jaxrnn.tasks.autoreset`); ``obs`` is
+        raw and the network is fed ``observe(moments, obs)``."""
+        carry, (mean, log_std, y) = net.policy_step(params, carry, observe(moments, obs), done)
         action = mean + jnp.exp(log_std) * noise
         space = env.action_space(hp.task)
         next_obs, env_state, reward, terminated, truncated, info = step_with_reset(
@@ -232,8 +297,8 @@ def ppo(
 
         def body(carry, xs):
             env_state, obs, rnn, done, ret = carry
-            (env_state, obs, rnn, next_done), tr = jax.vmap(act, in_axes=(0, 0, 0, None, None, 0, 0, 0, 0))(
-                *xs, state.params, hp, env_state, obs, rnn, done)
+            (env_state, obs, rnn, next_done), tr = jax.vmap(act, in_axes=(0, 0, 0, None, None, None, 0, 0, 0, 0))(
+                *xs, state.params, state.obs_moments, hp, env_state, obs, rnn, done)
             ret = ret + tr["rewards"]
             tr["ended_return"] = jnp.where(next_done, ret, 0.0)
             return (env_state, obs, rnn, next_done, jnp.where(next_done, 0.0, ret)), tr
@@ -241,73 +306,76 @@ def ppo(
         start = (state.env_state, state.obs, state.carry, state.done, state.episode_return)
         end, traj = jax.lax.scan(body, start, (step_keys, resets, noise))
         traj = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), traj)
+        traj["raw_obs"] = traj["obs"]
+        traj["obs"] = observe(state.obs_moments, traj["obs"])
         critic = jax.vmap(jax.vmap(net.critic.apply, in_axes=(None, 0)), in_axes=(None, 0))
         value_after = jax.vmap(jax.vmap(net.value_after, in_axes=(None, 0, 0)), in_axes=(None, 0, 0))
         traj["values"] = critic(state.params["critic"], traj.pop("outputs"))
-        traj["next_values"] = value_after(state.params, traj.pop("carries"), traj.pop("final_obs"))
+        traj["next_values"] = value_after(state.params, traj.pop("carries"), observe(state.obs_moments, traj.pop("final_obs")))
         traj["log_probs"] = gaussian_log_prob(traj.pop("means"), traj.pop("log_std"), traj["actions"])
         return end, traj
 
-    def minibatch_step(carry, segment, hp):
-        params, opt_state = carry
+    def training_rewards(state, hp, traj):
+        """Rewards for GAE ``[E, T]`` and the updated return statistics (module docstring, 2.)."""
+        scaled = hp.reward_scale * traj["rewards"]
+        returns, discounted = discounted_returns(scaled.T, traj["dones"].T, state.discounted_return, hp.gamma)
+        moments = update_moments(state.return_moments, returns)
+        normalized = jnp.clip(scaled / ppo_normalize.scale(moments), -REWARD_CLIP, REWARD_CLIP)
+        rewards = jnp.where(hp.normalize_rewards > 0, normalized, scaled)
+        return rewards, moments, discounted
+
+    def minibatch_step(carry, segment, hp, learning_rate):
+        params, opt_state, stopped = carry
         (loss, aux), grads = jax.value_and_grad(
             lambda p: segment_loss(net, p, segment, hp, clip_value_loss), has_aux=True)(params)
+        stop = stopped | ((hp.target_kl > 0) & (aux["approx_kl"] > 1.5 * hp.target_kl))
         grad_norm = optax.tree.norm(grads)
         grads = clip_by_global_norm(grads, hp.max_grad_norm)
-        updates, opt_state = adam.update(grads, opt_state, params)
-        params = jax.tree.map(lambda p, u: p - hp.learning_rate * u, params, updates)
-        return (params, opt_state), {"loss": loss, "grad_norm": grad_norm, **aux}
+        updates, new_opt_state = adam.update(grads, opt_state, params)
+        new_params = jax.tree.map(lambda p, u: p - learning_rate * u, params, updates)
+        keep = lambda new, old: jax.tree.map(lambda n, o: jnp.where(stop, o, n), new, old)  # noqa: E731
+        stats = {"loss": loss, "grad_norm": grad_norm, **aux}
+        return (keep(new_params, params), keep(new_opt_state, opt_state), stop), (stats, ~stop)
 
-    def epoch(carry, key, segment, hp):
+    def epoch(carry, key, segment, hp, learning_rate):
         perm = jax.random.permutation(key, num_envs)
         shuffled = jax.tree.map(
             lambda x: x[perm].reshape((num_minibatches, envs_per_minibatch) + x.shape[1:]), segment)
-        return jax.lax.scan(lambda c, s: minibatch_step(c, s, hp), carry, shuffled)
+        return jax.lax.scan(lambda c, s: minibatch_step(c, s, hp, learning_rate), carry, shuffled)
 
     def update(key, state, hp):
         key_rollout, key_epochs = jax.random.split(key)
         (env_state, obs, carry, done, ret), traj = collect(key_rollout, state, hp)
+        rewards, return_moments, discounted = training_rewards(state, hp, traj)
         advantages, returns = jax.vmap(gae, in_axes=(0, 0, 0, 0, 0, None, None))(
-            hp.reward_scale * traj["rewards"], traj["values"], traj["next_values"], traj["terminals"],
-            traj["dones"], hp.gamma, hp.gae_lambda)
+            rewards, traj["values"], traj["next_values"], traj["terminals"], traj["dones"], hp.gamma, hp.gae_lambda)
+        advantages = jnp.where(hp.normalize_advantages > 0, normalize_advantages(advantages), advantages)
         segment = Segment(carry0=state.carry, obs=traj["obs"], resets=traj["resets"], actions=traj["actions"],
-                          log_probs=traj["log_probs"], values=traj["values"],
-                          advantages=normalize_advantages(advantages), returns=returns)
-        (params, opt_state), stats = jax.lax.scan(
-            lambda c, k: epoch(c, k, segment, hp), (state.params, state.opt_state),
+                          log_probs=traj["log_probs"], values=traj["values"], advantages=advantages, returns=returns)
+        fraction_left = jnp.where(hp.anneal_updates > 0,
+                                  jnp.maximum(0.0, 1.0 - state.step / jnp.maximum(hp.anneal_updates, 1.0)), 1.0)
+        learning_rate = hp.learning_rate * fraction_left
+        (params, opt_state, _), (stats, taken) = jax.lax.scan(
+            lambda c, k: epoch(c, k, segment, hp, learning_rate), (state.params, state.opt_state, jnp.array(False)),
             jax.random.split(key_epochs, num_epochs))
+        num_taken = jnp.sum(taken)
+        # means over the steps taken (the first minibatch is always measured, so never 0/0)
+        metrics = jax.tree.map(lambda m: jnp.sum(jnp.where(taken, m, 0.0)) / jnp.maximum(num_taken, 1), stats)
+        metrics["approx_kl"] = jnp.where(num_taken > 0, metrics["approx_kl"], stats["approx_kl"][0, 0])
         num_episodes = jnp.sum(traj["dones"]).astype(jnp.float32)
-        metrics = jax.tree.map(jnp.mean, stats)
         metrics["episode_return"] = jnp.where(
             num_episodes > 0, jnp.sum(traj["ended_return"]) / jnp.maximum(num_episodes, 1.0), jnp.nan)
         metrics["num_episodes"] = num_episodes
+        metrics["steps_fraction"] = num_taken.astype(jnp.float32) / taken.size
+        metrics["learning_rate"] = learning_rate
         new_state = PPOState(params=params, opt_state=opt_state, env_state=env_state, obs=obs, carry=carry,
-                             done=done, episode_return=ret, step=state.step + 1)
+                             done=done, episode_return=ret,
+                             obs_moments=update_moments(state.obs_moments, traj["raw_obs"]),
+                             return_moments=return_moments, discounted_return=discounted, step=state.step + 1)
         return new_state, metrics
 
     def evaluate(key, state, hp):
-        key_reset, key_steps = jax.random.split(key)
-        obs, env_state = jax.vmap(env.reset, in_axes=(0, None))(
-            jax.random.split(key_reset, num_eval_episodes), hp.task)
-        space = env.action_space(hp.task)
-        step = jax.vmap(net.step, in_axes=(None, 0, 0, None))
-        env_step = jax.vmap(env.step, in_axes=(0, 0, 0, None))
-
-        def body(carry, key_t):
-            env_state, obs, rnn, alive, ret, last = carry
-            rnn, (mean, _, _, _) = step(state.params, rnn, obs, jnp.array(False))
-            obs, env_state, reward, terminated, truncated, _ = env_step(
-                jax.random.split(key_t, num_eval_episodes), env_state, jnp.clip(mean, space.low, space.high), hp.task)
-            ret = ret + jnp.where(alive, reward, 0.0)
-            last = jnp.where(alive, reward, last)
-            alive = alive & ~(terminated | truncated)
-            return (env_state, obs, rnn, alive, ret, last), None
-
-        zeros = jnp.zeros((num_eval_episodes,), jnp.float32)
-        start = (env_state, obs, broadcast(net.initial_carry(), num_eval_episodes),
-                 jnp.ones((num_eval_episodes,), bool), zeros, zeros)
-        (_, _, _, _, ret, last), _ = jax.lax.scan(body, start, jax.random.split(key_steps, eval_steps))
-        return {"return": jnp.mean(ret), "return_std": jnp.std(ret), "final_reward": jnp.mean(last)}
+        return deterministic_returns(net, env, network(state), key, hp.task, num_eval_episodes, eval_steps)
 
     default_hparams = PPOHParams(**{k: jnp.float32(v) for k, v in HPARAM_DEFAULTS.items()},
                                  gain=jnp.float32(1.0), task=env.default_params)
@@ -315,14 +383,23 @@ def ppo(
         init=init,
         update=update,
         evaluate=evaluate,
-        network=lambda state: state.params,
+        network=network,
         default_hparams=default_hparams,
         name="ppo",
     )
 
 
+def _check_foldable(net: ActorCritic) -> None:
+    """Observation normalisation is folded into ``W_in`` and ``b``: the cell must have both."""
+    shapes = jax.eval_shape(lambda: net.init(jax.random.PRNGKey(0)))["cell"].get("params", {})
+    if "W_in" not in shapes or "b" not in shapes:
+        fail("rule.normalize_observations", True,
+             f"False for cell {type(net.cell).__name__} without an input matrix W_in and a bias b",
+             "the normalisation is folded into W_in and b so that stored networks take raw observations")
+
+
 def _check_static(num_envs, num_steps, num_minibatches, num_epochs, num_eval_episodes, eval_steps,
-                  clip_value_loss, bootstrap_truncation) -> None:
+                  clip_value_loss, bootstrap_truncation, normalize_observations) -> None:
     for name, value in (("num_envs", num_envs), ("num_steps", num_steps), ("num_minibatches", num_minibatches),
                         ("num_epochs", num_epochs), ("num_eval_episodes", num_eval_episodes),
                         ("eval_steps", eval_steps)):
@@ -330,8 +407,9 @@ def _check_static(num_envs, num_steps, num_minibatches, num_epochs, num_eval_epi
     if num_envs % num_minibatches:
         fail("rule.num_minibatches", num_minibatches,
              f"a divisor of rule.num_envs = {num_envs} (minibatches are whole environments)")
-    check_choice("rule.clip_value_loss", clip_value_loss, (True, False))
-    check_choice("rule.bootstrap_truncation", bootstrap_truncation, (True, False))
+    for name, value in (("clip_value_loss", clip_value_loss), ("bootstrap_truncation", bootstrap_truncation),
+                        ("normalize_observations", normalize_observations)):
+        check_choice(f"rule.{name}", value, (True, False))
 
 
 def _check_ppo(values) -> None:
@@ -343,8 +421,11 @@ def _check_ppo(values) -> None:
     check_range("rule.gae_lambda", values["gae_lambda"], 0.0, 1.0)
     for name in ("clip_eps", "max_grad_norm", "reward_scale"):
         check_range(f"rule.{name}", values[name], 0.0, low_open=True)
-    for name in ("ent_coef", "vf_coef"):
+    for name in ("ent_coef", "vf_coef", "anneal_updates", "target_kl"):
         check_range(f"rule.{name}", values[name], 0.0)
+    check_range("rule.init_log_std", values["init_log_std"], -5.0, 2.0)
+    for name in FLAGS:
+        check_choice(f"rule.{name}", values[name], (True, False))
 
 
 register_rule(
