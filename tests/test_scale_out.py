@@ -72,11 +72,11 @@ COUNTING_CLI = textwrap.dedent("""
     if len(sys.argv) > 2 and sys.argv[2] == "--pause-after-chunk":  # a window in which to press Ctrl-C
         import pathlib, time
         from jaxrnn.population import checkpoint
-        save_chunk = checkpoint.PartCheckpoint.save_chunk
+        save_chunk, marker = checkpoint.PartCheckpoint.save_chunk, pathlib.Path(sys.argv[3])
         def pausing(self, chunk, outputs):
             save_chunk(self, chunk, outputs)
             if chunk == 2:
-                pathlib.Path(sys.argv[3]).write_text("paused")
+                marker.write_text("paused")
                 time.sleep(600)
         checkpoint.PartCheckpoint.save_chunk = pausing
         del sys.argv[2:4]
