@@ -2,8 +2,9 @@
 
     x0 = sample_states(key, states[..., N], num, noise_std)     # Golub's sample_states
     u = probe_inputs("rdm" | "cdi" | "ncdi-<n>")                # McMahan's "small" probes, [P, M]
+    u, value, context = level_inputs("cdi", FIGURE1_LEVELS)     # Fig. 1d's five inputs per context
 
-Both are re-exported by :mod:`jaxrnn.analysis.fixed_points`.
+``sample_states`` and ``probe_inputs`` are re-exported by :mod:`jaxrnn.analysis.fixed_points`.
 """
 
 from __future__ import annotations
@@ -114,3 +115,30 @@ def probe_inputs(task_name: str, num_contexts: int | None = None, *, dtype: Any 
         inputs[context::n, context] = levels
         inputs[context::n, n + context] = 1.0
     return jnp.asarray(inputs, dtype)
+
+
+#: The five probe inputs of McMahan et al.'s Fig. 1c–d.
+FIGURE1_LEVELS = (-0.5, -0.2, 0.0, 0.2, 0.5)
+
+
+def level_inputs(task_name: str, levels=FIGURE1_LEVELS, num_contexts: int | None = None, *,
+                 dtype: Any = jnp.float32) -> tuple[jax.Array, np.ndarray, np.ndarray]:
+    """Static inputs at given signed levels: ``(inputs[P, M], value[P], context[P])``.
+
+    RDM: one row per level, ``u = [v]``. CDI / N-CDI with ``n`` contexts: for each context
+    ``c`` (context-major) one row per level with ``v`` on sensory channel ``c`` only and the cue
+    ``context_c = 1`` (as :func:`probe_inputs`). McMahan et al.'s Fig. 1d uses
+    ``levels = (−0.5, −0.2, 0, 0.2, 0.5)`` (:data:`FIGURE1_LEVELS`); ``context`` is −1 for RDM.
+    """
+    n = _num_contexts_of(task_name, num_contexts)
+    levels = np.asarray(levels, np.float64).reshape(-1)
+    if levels.size == 0 or not np.all(np.isfinite(levels)):
+        fail("levels", levels, "a non-empty list of finite input values")
+    if n == 0:
+        return jnp.asarray(levels[:, None], dtype), levels, np.full(levels.size, -1)
+    inputs = np.zeros((n * levels.size, 2 * n))
+    for c in range(n):
+        rows = slice(c * levels.size, (c + 1) * levels.size)
+        inputs[rows, c] = levels
+        inputs[rows, n + c] = 1.0
+    return jnp.asarray(inputs, dtype), np.tile(levels, n), np.repeat(np.arange(n), levels.size)

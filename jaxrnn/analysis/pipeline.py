@@ -45,7 +45,9 @@ Per member (variables of the returned ``xarray.Dataset``; ``member`` as the inpu
   ``*_silhouette[analysis_task]`` (NaN with one rule or a task of < 3 members).
 - **Integration probe** (:mod:`jaxrnn.analysis.probes`): ``integration_response``,
   ``integration_retention``, ``integration_decay_time``, ``integration_class`` (1 stable,
-  0 transient, −1 unresponsive) with pulse ``num_steps // 5``.
+  0 transient, −1 unresponsive): a pulse of ``pulse`` steps (default ``num_steps // 5``) in a
+  trial of ``probe_steps`` steps (default ``num_steps``); a longer probe than the training
+  trial separates a slow leak from a stable memory.
 """
 
 from __future__ import annotations
@@ -77,7 +79,7 @@ SVCCA_COHERENCE = 0.1857
 PREFIXES = ("fp_", "probe_", "svcca_", "topology_", "index_profile", "integration_")
 
 __all__ = ["RULE_MODEL", "CTRNNStep", "LinearReadout", "NetworkSpec", "analyze", "analyze_store", "concat_runs",
-           "condition_inputs", "group_params", "member_specs"]
+           "condition_activity", "condition_inputs", "group_params", "member_specs", "probe_fixed_points"]
 
 
 def condition_inputs(num_contexts: int, num_steps: int) -> np.ndarray:
@@ -94,8 +96,9 @@ def condition_inputs(num_contexts: int, num_steps: int) -> np.ndarray:
 
 
 @functools.partial(jax.jit, static_argnames=("step",))
-def _activity(step, params, inputs):
-    """``[P, C·T, N]`` hidden states of every member for every condition, from ``x_0 = 0``."""
+def condition_activity(step, params, inputs):
+    """``[P, C·T, N]`` hidden states of ``P`` members (``params`` leaves ``[P, ...]``) for every
+    condition of ``inputs[C, T, M]``, from ``x_0 = 0`` (``step``: a :class:`CTRNNStep`)."""
     def one(p):
         x0 = jnp.zeros(p["W_rec"].shape[0], inputs.dtype)
         run = lambda us: jax.lax.scan(lambda x, u: (step(p, x, u),) * 2, x0, us)[1]  # noqa: E731
@@ -106,8 +109,10 @@ def _activity(step, params, inputs):
 
 
 @functools.partial(jax.jit, static_argnames=("step", "options"))
-def _fixed_points(step, params, x0, probes, options):
-    """``FixedPoints[P, Q, K]`` of ``P`` members at ``Q`` probes: one work queue of ``P·Q·K`` starts."""
+def probe_fixed_points(step, params, x0, probes, options):
+    """``FixedPoints[P, Q, K]`` of ``P`` members at ``Q`` static inputs ``probes[Q, M]`` from the
+    starts ``x0[P, K, N]``: one work queue of ``P·Q·K`` searches. ``options``: a sorted tuple of
+    :func:`~jaxrnn.analysis.fixed_points.find_fixed_points` keyword items (hashable, static)."""
     P, Q = x0.shape[0], probes.shape[0]
     repeat = lambda a: jnp.repeat(a, Q, axis=0)  # noqa: E731  (member-major, probe-minor)
     fps = find_fixed_points_population(step, jax.tree.map(repeat, params), repeat(x0), jnp.tile(probes, (P, 1)),
@@ -154,8 +159,8 @@ def _embed(D: np.ndarray, labels: np.ndarray, mds_dims: int) -> tuple[np.ndarray
 
 def analyze(dataset: xr.Dataset | str | Path, *, snapshot: int = -1, num_starts: int = 100, probe: str = "small",
             starts: str = "visited", start_noise: float = 0.2, num_steps: int = 750, time_stride: int = 1,
-            pulse: int | None = None, max_fps: int = 16, member_batch: int = 32, tol: float = 1e-8,
-            max_iters: int = 100, seed: int = 0, progress: bool = False) -> xr.Dataset:
+            pulse: int | None = None, probe_steps: int | None = None, max_fps: int = 16, member_batch: int = 32,
+            tol: float = 1e-8, max_iters: int = 100, seed: int = 0, progress: bool = False) -> xr.Dataset:
     """Fixed points, SVCCA, topology, embeddings and integration probes of every member.
 
     Args:
@@ -168,6 +173,8 @@ def analyze(dataset: xr.Dataset | str | Path, *, snapshot: int = -1, num_starts:
       num_steps: steps of the SVCCA conditions and of the pulse trials (study: 750).
       time_stride: keep every ``time_stride``-th step of the SVCCA activity.
       pulse: pulse length of the integration probe (default ``num_steps // 5``).
+      probe_steps: length of the integration probe's trial (default ``num_steps``); the
+        evidence is read ``probe_steps − pulse`` steps after the pulse ends.
       max_fps: fixed points stored per probe (all are used for the topology).
       member_batch: members per fixed-point work queue (``batch·Q·starts`` searches; memory
         ~ lanes·N² + batch·Q·starts·N; larger batches waste less in the queue's final drain).
@@ -190,7 +197,9 @@ def analyze(dataset: xr.Dataset | str | Path, *, snapshot: int = -1, num_starts:
                              ("max_fps", max_fps, 1), ("member_batch", member_batch, 1), ("max_iters", max_iters, 1)):
         check_range(name, value, low, integer=True)
     pulse = num_steps // 5 if pulse is None else pulse
-    check_range("pulse", pulse, 1, num_steps - 1, integer=True)
+    probe_steps = num_steps if probe_steps is None else probe_steps
+    check_range("probe_steps", probe_steps, 2, integer=True)
+    check_range("pulse", pulse, 1, probe_steps - 1, integer=True)
     import jaxrnn
 
     specs, snaps = member_specs(dataset, snapshot)
@@ -223,7 +232,7 @@ def analyze(dataset: xr.Dataset | str | Path, *, snapshot: int = -1, num_starts:
         step = CTRNNStep(spec.activation, spec.alpha, spec.clamp)
         readout = LinearReadout(spec.activation, spec.output)
         params = group_params(dataset, members, snaps[members], spec)
-        acts = np.asarray(_activity(step, params, jnp.asarray(condition_inputs(n_ctx, num_steps))))
+        acts = np.asarray(condition_activity(step, params, jnp.asarray(condition_inputs(n_ctx, num_steps))))
         activity.update({int(m): a[::time_stride] for m, a in zip(members, acts)})
         probes = np.asarray(probe_inputs(spec.task))
         values, contexts = _probe_values(probes, n_ctx)
@@ -238,7 +247,7 @@ def analyze(dataset: xr.Dataset | str | Path, *, snapshot: int = -1, num_starts:
         for lo in range(0, len(members), member_batch):
             part = slice(lo, lo + member_batch)
             sub = jax.tree_util.tree_map(lambda a: a[part], params)
-            fps = _fixed_points(step, sub, x0[part], jnp.asarray(probes), options)
+            fps = probe_fixed_points(step, sub, x0[part], jnp.asarray(probes), options)
             rows = members[part]
             for name, value in _summarise(fps, jnp.asarray(values, fps.x.dtype), max_fps).items():
                 value = np.asarray(value)
@@ -250,7 +259,7 @@ def analyze(dataset: xr.Dataset | str | Path, *, snapshot: int = -1, num_starts:
                     out[name][rows, :Q] = value
         out["probe_value"][members, :Q], out["probe_context"][members, :Q] = values, contexts
         result = integration_probe_population(step, readout, params, jnp.zeros((len(members), spec.hidden)),
-                                              pulse_inputs(n_ctx, num_steps, pulse), pulse)
+                                              pulse_inputs(n_ctx, probe_steps, pulse), pulse)
         for name in ("response", "retention", "decay_time", "label"):
             target = "integration_class" if name == "label" else f"integration_{name}"
             scalars[target][members] = np.asarray(getattr(result, name))
@@ -295,7 +304,8 @@ def analyze(dataset: xr.Dataset | str | Path, *, snapshot: int = -1, num_starts:
               "analysis_task": np.asarray(tasks), "fp_index": np.asarray(["stable", "saddle", "higher"])}
     attrs = {"analysis": json.dumps(dict(snapshot=snapshot, num_starts=num_starts, probe=probe, starts=starts,
                                          start_noise=start_noise, num_steps=num_steps, time_stride=time_stride,
-                                         pulse=pulse, max_fps=max_fps, tol=tol, max_iters=max_iters, seed=seed))}
+                                         pulse=pulse, probe_steps=probe_steps, max_fps=max_fps, tol=tol,
+                                         max_iters=max_iters, seed=seed))}
     return describe_analysis(xr.Dataset(data, coords=coords, attrs=attrs))
 
 

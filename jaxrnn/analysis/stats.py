@@ -30,6 +30,8 @@ vmapped program (``jax.lax.map`` in batches bounds the memory).
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 from flax import struct
@@ -199,15 +201,19 @@ def permuted_labels(key: jax.Array, labels: jax.Array, num_permutations: int,
     return jax.vmap(one)(jax.random.split(key, int(num_permutations)))
 
 
-def permutation_test(statistic, labels: jax.Array, key: jax.Array, *, num_permutations: int = 1000,
-                     strata: jax.Array | None = None, alternative: str = "greater",
+def permutation_test(statistic, labels: jax.Array, key: jax.Array, *, args: tuple = (),
+                     num_permutations: int = 1000, strata: jax.Array | None = None, alternative: str = "greater",
                      batch_size: int = 100) -> PermutationTest:
-    """Label-permutation test of ``statistic(labels) -> scalar`` (see the module docstring).
+    """Label-permutation test of ``statistic(labels, *args) -> scalar`` (see the module docstring).
 
     Args:
-      statistic: a jit-able function of the ``[S]`` label array (close over the data).
+      statistic: a jit-able function of the ``[S]`` label array and the data ``args``. Pass the
+        data as ``args`` and ``statistic`` as a module-level function: the compiled program is
+        then cached by ``(statistic, shapes)`` and reused across calls (a closure over the data
+        recompiles every time).
       labels: ``[S]`` the true labels (ints, or floats such as noise levels).
       key: PRNG key of the permutations.
+      args: arrays passed to ``statistic`` after the labels.
       num_permutations: ``B``.
       strata: ``[S]`` optional group ids; labels are only exchanged within a group.
       alternative: ``"greater"`` (the statistic is larger than chance), ``"less"`` or
@@ -223,10 +229,8 @@ def permutation_test(statistic, labels: jax.Array, key: jax.Array, *, num_permut
         fail("labels.shape", labels.shape, "[S] (one label per sample)")
     if strata is not None and jnp.shape(strata) != labels.shape:
         fail("strata.shape", jnp.shape(strata), f"[S] with S = {labels.shape[0]} (one stratum per sample)")
-    value = jnp.asarray(statistic(labels), jnp.float32)
     perms = permuted_labels(key, labels, num_permutations, strata)
-    null = jax.lax.map(lambda lab: jnp.asarray(statistic(lab), jnp.float32), perms,
-                       batch_size=min(int(batch_size), int(num_permutations)))
+    value, null = _permutation_null(statistic, labels, perms, tuple(args), min(int(batch_size), int(num_permutations)))
     if alternative == "greater":
         extreme = null >= value - 1e-6 * jnp.abs(value)
     elif alternative == "less":
@@ -235,3 +239,9 @@ def permutation_test(statistic, labels: jax.Array, key: jax.Array, *, num_permut
         extreme = jnp.abs(null) >= jnp.abs(value) * (1 - 1e-6)
     p = (1.0 + jnp.sum(extreme)) / (1.0 + num_permutations)
     return PermutationTest(value=value, p_value=p, null_mean=jnp.mean(null), null=null)
+
+
+@functools.partial(jax.jit, static_argnames=("statistic", "batch_size"))
+def _permutation_null(statistic, labels, perms, args, batch_size):
+    one = lambda lab: jnp.asarray(statistic(lab, *args), jnp.float32)  # noqa: E731
+    return one(labels), jax.lax.map(one, perms, batch_size=batch_size)
