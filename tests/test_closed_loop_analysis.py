@@ -97,21 +97,6 @@ def test_stabilisation_epoch(radii, expected):
     assert int(cl.stabilisation_epoch(jnp.asarray(radii))) == expected
 
 
-def test_learning_stages_definition():
-    losses = jnp.array([1.0, 1.0, 0.9, 0.4, 0.3, 0.2, 0.1])
-    radii = jnp.array([1.5, 1.4, 1.3, 1.2, 1.1, 0.9, 0.8])
-    stages = cl.learning_stages(losses, radii, fraction=0.5)
-    assert (int(stages.stage1_end), int(stages.stage3_start)) == (3, 5)
-    np.testing.assert_array_equal(stages.labels, [1, 1, 1, 2, 2, 3, 3])
-    complex_dominant = jnp.array([False, True, True, True, True, True, True])
-    assert int(cl.learning_stages(losses, radii, complex_dominant).stage1_end) == 1
-    never = cl.learning_stages(jnp.ones(4), jnp.full(4, 2.0))
-    assert (int(never.stage1_end), int(never.stage3_start)) == (-1, -1)
-    np.testing.assert_array_equal(never.labels, [1, 1, 1, 1])
-    early = cl.learning_stages(jnp.ones(4), jnp.array([2.0, 0.5, 0.5, 0.5]))  # stabilises first
-    assert (int(early.stage1_end), int(early.stage3_start)) == (1, 1)
-
-
 # ----------------------------------------------------------------------------- rank-1 theory
 
 
@@ -246,17 +231,40 @@ def test_gain_landscape_matches_direct_rollout():
             np.testing.assert_allclose(land[i, j], np.log(total / 50), rtol=1e-9)
 
 
-def test_stability_map_matches_numpy_eigenvalues():
-    k1, k2 = np.meshgrid(np.linspace(-1.2, 0.6, 50), np.linspace(-2.5, 0.6, 50), indexing="ij")
-    labels = np.asarray(ct.stability_map(k1, k2))
-    for (i, j), label in np.ndenumerate(labels):
-        eig = np.linalg.eigvals(np.array([[1.0, 1.0], [k1[i, j], 1.0 + k2[i, j]]]))
-        rho = np.max(np.abs(eig))
-        if abs(rho - 1) < 1e-9:
-            continue
-        expected = 2 if rho < 1 else (1 if np.any(np.abs(eig.imag) > 1e-12) else 0)
-        assert label == expected, (k1[i, j], k2[i, j], eig)
+def _eigen_labels(k1, k2):
+    """The eigenvalue test itself: NumPy eigenvalues of ``[[1, 1], [k1, 1 + k2]]`` for every point."""
+    M = np.zeros(k1.shape + (2, 2))
+    M[..., 0, :] = 1.0
+    M[..., 1, 0], M[..., 1, 1] = k1, 1.0 + k2
+    eig = np.linalg.eigvals(M)
+    rho = np.abs(eig).max(-1)
+    label = np.where(rho < 1, 2, np.where(np.abs(eig.imag).max(-1) > 1e-12, 1, 0))
+    return label, np.abs(rho - 1) < 1e-9
+
+
+def test_stability_map_closed_form_equals_eigenvalue_test_on_a_dense_grid():
+    # Dense grid over the authors' window and beyond (the whole stable triangle (0,0), (0,-2), (-4,-4)).
+    k1, k2 = (a.ravel() for a in np.meshgrid(np.linspace(-4.5, 0.6, 401), np.linspace(-4.5, 0.6, 403)))
+    vertices = np.array(ct.STABLE_TRIANGLE)
+    inside = 0.999 * vertices + 0.001 * vertices.mean(0)  # just inside each vertex
+    # The 50 x 50 landscape grid, read as its nearest node (what a filled plot of it shows), mislabels
+    # points near every boundary.
+    grid = np.linspace(-1.2, 0.6, 50)
+    f1, f2 = (a.ravel() for a in np.meshgrid(np.linspace(-1.2, 0.6, 351), np.linspace(-1.2, 0.6, 353)))
+    nearest = lambda k: grid[np.rint((k - grid[0]) / (grid[1] - grid[0])).astype(int)]  # noqa: E731
+    coarse, _ = _eigen_labels(nearest(f1), nearest(f2))
+    fine, fine_boundary = _eigen_labels(f1, f2)
+    wrong = (coarse != fine) & ~fine_boundary
+    assert wrong.sum() > 300
+    # One call for every point (each new shape compiles JAX's eager ops once).
+    q1 = np.concatenate([k1, inside[:, 0], f1[wrong], [-0.1]])
+    q2 = np.concatenate([k2, inside[:, 1], f2[wrong], [-0.101]])
+    labels = np.asarray(ct.stability_map(q1, q2))
+    expected, on_boundary = _eigen_labels(q1, q2)
+    np.testing.assert_array_equal(labels[~on_boundary], expected[~on_boundary])
     assert set(np.unique(labels)) == {0, 1, 2}
+    np.testing.assert_array_equal(labels[k1.size:k1.size + 3], [2, 2, 2])
+    assert labels[-1] == 2  # just below the diagonal k2 = k1: stable, a slowly decaying oscillation
 
 
 # ----------------------------------------------------------------------------- LQR / Kalman / LQG
@@ -374,13 +382,7 @@ def test_vmapped_forms_equal_loops():
     np.testing.assert_allclose(cl.reduced_system_batched(*sig.T), np.stack([cl.reduced_system(*s) for s in sig]))
 
     radii = jnp.array([[1.2, 0.9, 0.8], [0.5, 0.5, 0.5], [0.5, 0.5, 1.5]])
-    losses = jnp.array([[1.0, 0.3, 0.2], [1.0, 1.0, 1.0], [2.0, 0.1, 0.1]])
     np.testing.assert_array_equal(cl.stabilisation_epoch_batched(radii), [1, 0, -1])
-    batched = cl.learning_stages_batched(losses, radii)
-    for k in range(3):
-        single = cl.learning_stages(losses[k], radii[k])
-        for field_b, field_s in zip(batched, single):
-            np.testing.assert_array_equal(field_b[k], field_s)
 
     rng = np.random.default_rng(7)
     states, controls = rng.normal(size=(3, 40, 2)), rng.normal(size=(3, 40))

@@ -42,8 +42,6 @@ Eigenvalues use ``jnp.linalg.eigvals`` (general, non-symmetric); run in float64
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import jax
 import jax.numpy as jnp
 import optax
@@ -128,58 +126,6 @@ def stabilisation_epoch(radii) -> jax.Array:
     last_unstable = jnp.max(jnp.where(radii < 1.0, -1, epochs), initial=-1)
     first = last_unstable + 1
     return jnp.where(first < radii.shape[0], first, -1).astype(jnp.int32)
-
-
-class LearningStages(NamedTuple):
-    """Stage boundaries of one training run (see :func:`learning_stages`).
-
-    Attributes:
-      stage1_end: first epoch *not* in stage 1 (``−1`` if the run never leaves stage 1).
-      stage3_start: first epoch of stage 3, the stabilisation epoch (``−1`` if never).
-      labels: ``[E]`` int32 stage of each epoch, 1, 2 or 3.
-    """
-
-    stage1_end: jax.Array
-    stage3_start: jax.Array
-    labels: jax.Array
-
-
-def learning_stages(
-    losses, radii, complex_dominant=None, *, fraction=0.5, baseline_epochs: int = 1
-) -> LearningStages:
-    """Split a closed-loop training run into the three stages of Ger & Barak (2025).
-
-    Definition (ours; the paper draws the boundaries by eye, Ger & Barak's code, theory notebook):
-
-    - baseline ``L_ref = mean(losses[:baseline_epochs])`` (the initial plateau);
-    - stage 1 ends at the first epoch ``e`` with ``losses[e] < fraction·L_ref`` *or*
-      ``complex_dominant[e]`` (the dominant eigenvalues have become a complex pair,
-      see :func:`dominant_is_complex`; ignored when ``None``);
-    - stage 3 starts at :func:`stabilisation_epoch` ``(radii)``;
-    - stage 2 lies between. If stage 3 starts before the stage-1 criterion is met, stage 1
-      ends there (stage 2 is empty).
-
-    Args: ``losses[E]``, ``radii[E]`` spectral radii, optional ``complex_dominant[E]`` bools;
-    ``fraction`` (may be traced); ``baseline_epochs`` static int ≥ 1.
-    """
-    losses, radii = jnp.asarray(losses), jnp.asarray(radii)
-    if losses.ndim != 1 or radii.shape != losses.shape:
-        fail("losses.shape, radii.shape", (losses.shape, radii.shape), "both [E]",
-             "use learning_stages_batched for several runs")
-    check_range("baseline_epochs", baseline_epochs, 1, losses.shape[0], integer=True)
-    num_epochs = losses.shape[0]
-    epochs = jnp.arange(num_epochs, dtype=jnp.int32)
-    baseline = jnp.mean(losses[:baseline_epochs])
-    left = losses < fraction * baseline
-    if complex_dominant is not None:
-        left = left | jnp.asarray(complex_dominant, dtype=bool)
-    s1 = jnp.min(jnp.where(left, epochs, num_epochs), initial=num_epochs)
-    s3 = stabilisation_epoch(radii)
-    s3_or_end = jnp.where(s3 < 0, num_epochs, s3)
-    s1 = jnp.minimum(s1, s3_or_end)
-    labels = 1 + (epochs >= s1).astype(jnp.int32) + (epochs >= s3_or_end).astype(jnp.int32)
-    s1 = jnp.where(s1 >= num_epochs, -1, s1).astype(jnp.int32)
-    return LearningStages(s1, s3, labels)
 
 
 # ----------------------------------------------------------------------------- rank-1 theory
@@ -357,9 +303,3 @@ overlaps_batched = jax.vmap(overlaps)
 #: ``[K] ×4 -> [K, 4, 4]``.
 reduced_system_batched = jax.vmap(reduced_system)
 
-
-def learning_stages_batched(losses, radii, complex_dominant=None, *, fraction=0.5, baseline_epochs=1):
-    """:func:`learning_stages` over runs: ``losses[K, E]``, ``radii[K, E]`` → fields ``[K]``, ``[K, E]``."""
-    run = lambda l, r, c: learning_stages(l, r, c, fraction=fraction, baseline_epochs=baseline_epochs)  # noqa: E731
-    in_axes = (0, 0, None if complex_dominant is None else 0)
-    return jax.vmap(run, in_axes=in_axes)(losses, radii, complex_dominant)

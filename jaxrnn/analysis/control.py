@@ -102,19 +102,31 @@ def gain_landscape(A, B, k1_grid, k2_grid, x0=(1.0, 1.0), T: int = 50) -> jax.Ar
     return jax.vmap(over_k2, in_axes=(0, None))(jnp.asarray(k1_grid, A.dtype), jnp.asarray(k2_grid, A.dtype))
 
 
+#: Vertices ``(k₁, k₂)`` of the stable region of :func:`stability_map`, an open triangle.
+STABLE_TRIANGLE = ((0.0, 0.0), (0.0, -2.0), (-4.0, -4.0))
+
+
 def stability_map(k1, k2) -> jax.Array:
-    """Stability label of ``[[1, 1], [k₁, 1 + k₂]]`` (double integrator under ``u = k₁x + k₂v``).
+    """Stability label of ``M = [[1, 1], [k₁, 1 + k₂]]`` (double integrator under ``u = k₁x + k₂v``).
 
     ``2``: all ``|λ| < 1``; ``1``: unstable complex pair; ``0``: unstable, real eigenvalues.
-    Closed form (``tr = 2 + k₂``, ``det = 1 + k₂ − k₁``); elementwise with broadcasting, so a
-    grid is ``stability_map(*jnp.meshgrid(k1_grid, k2_grid, indexing="ij"))`` (int32).
+    Elementwise with broadcasting, so a grid is
+    ``stability_map(*jnp.meshgrid(k1_grid, k2_grid, indexing="ij"))`` (int32).
+
+    Exact closed form (no grid, no eigen-solver). ``M``'s characteristic polynomial is
+    ``λ² − τλ + δ`` with ``τ = 2 + k₂``, ``δ = 1 + k₂ − k₁``; by Jury's criterion both roots lie
+    strictly inside the unit circle iff ``|δ| < 1`` and ``|τ| < 1 + δ``, which for this ``M`` is the
+    open triangle (:data:`STABLE_TRIANGLE`)::
+
+        k₁ < 0,   k₂ < k₁,   k₂ > (k₁ − 4)/2          vertices (0, 0), (0, −2), (−4, −4)
+
+    (``δ > −1`` is implied). The roots are complex iff ``τ² − 4δ = k₂² + 4k₁ < 0``, i.e. left of
+    the parabola ``k₁ = −k₂²/4``. Points on a boundary (``ρ = 1``) are unstable.
     """
     k1, k2 = jnp.asarray(k1), jnp.asarray(k2)
-    trace, det = 2.0 + k2, 1.0 + k2 - k1
-    disc = trace**2 - 4.0 * det
-    is_complex = disc < 0
-    radius = jnp.where(is_complex, jnp.sqrt(jnp.abs(det)), 0.5 * (jnp.abs(trace) + jnp.sqrt(jnp.abs(disc))))
-    return jnp.where(radius < 1.0, 2, jnp.where(is_complex, 1, 0)).astype(jnp.int32)
+    stable = (k1 < 0) & (k2 < k1) & (2.0 * k2 > k1 - 4.0)
+    is_complex = k2 * k2 + 4.0 * k1 < 0
+    return jnp.where(stable, 2, jnp.where(is_complex, 1, 0)).astype(jnp.int32)
 
 
 # ----------------------------------------------------------------------------- Riccati, LQR, LQG
