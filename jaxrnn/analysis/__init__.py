@@ -12,7 +12,7 @@ Entry points:
     net = load_network(run_dir, member);  states, outputs = net.run(inputs[B,T,M])   # a stored member
 
 Studies' pipelines: ``jaxrnn.analysis.pipeline`` (McMahan et al., ``jaxrnn analyze``),
-``jaxrnn.analysis.policy`` (Huang et al.), ``closed_loop`` / ``control`` (Ger & Barak).
+``jaxrnn.analysis.policy`` (Huang et al.), ``closed_loop`` / ``control`` / ``stages`` (Ger & Barak).
 """
 
 from jaxrnn.analysis.closed_loop import joint_matrix, reduced_system, spectral_radius, stabilisation_epoch

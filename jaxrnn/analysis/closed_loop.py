@@ -35,6 +35,8 @@ for ``α = 1`` and whenever ``C B = 0``, as for the position-observed double int
     p(λ) = λ³ − (σ_vu + 2) λ² + (2σ_vu − σ_zm + 1) λ + (σ_vu σ_zm − σ_vu − σ_vm σ_zu)
          = (λ − σ_vu)((λ − 1)² − σ_zm) − σ_vm σ_zu.
 
+The three learning stages of a run (from its loss and ``ρ(P)``) are :mod:`jaxrnn.analysis.stages`.
+
 Order parameters are ordered ``sigmas = [σ_zm, σ_zu, σ_vm, σ_vu]`` throughout.
 Eigenvalues use ``jnp.linalg.eigvals`` (general, non-symmetric); run in float64
 (``with jax.enable_x64(True):``) when eigenvalues near the unit circle matter.
