@@ -24,6 +24,7 @@ Riccati equations are solved by iterating the Riccati recursion in a ``lax.while
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import jax
@@ -94,12 +95,17 @@ def gain_landscape(A, B, k1_grid, k2_grid, x0=(1.0, 1.0), T: int = 50) -> jax.Ar
     if A.shape != (2, 2) or B.shape != (2,):
         fail("A.shape, B.shape", (A.shape, B.shape), "(2, 2) and (2,) or (2, 1): a 2-D plant, one input")
     x0 = jnp.asarray(x0, dtype=A.dtype)
+    return _landscape(A, B, x0, jnp.asarray(k1_grid, A.dtype), jnp.asarray(k2_grid, A.dtype), int(T))
+
+
+@functools.partial(jax.jit, static_argnums=5)
+def _landscape(A, B, x0, k1_grid, k2_grid, T: int):
+    """:func:`gain_landscape` after validation, compiled once per shape (a figure draws several)."""
 
     def cost(k1, k2):
         return _log_cost(A + jnp.outer(B, jnp.stack([k1, k2])), x0, T)
 
-    over_k2 = jax.vmap(cost, in_axes=(None, 0))
-    return jax.vmap(over_k2, in_axes=(0, None))(jnp.asarray(k1_grid, A.dtype), jnp.asarray(k2_grid, A.dtype))
+    return jax.vmap(jax.vmap(cost, in_axes=(None, 0)), in_axes=(0, None))(k1_grid, k2_grid)
 
 
 #: Vertices ``(k₁, k₂)`` of the stable region of :func:`stability_map`, an open triangle.
@@ -123,7 +129,11 @@ def stability_map(k1, k2) -> jax.Array:
     (``δ > −1`` is implied). The roots are complex iff ``τ² − 4δ = k₂² + 4k₁ < 0``, i.e. left of
     the parabola ``k₁ = −k₂²/4``. Points on a boundary (``ρ = 1``) are unstable.
     """
-    k1, k2 = jnp.asarray(k1), jnp.asarray(k2)
+    return _stability_labels(jnp.asarray(k1), jnp.asarray(k2))
+
+
+@jax.jit
+def _stability_labels(k1, k2):
     stable = (k1 < 0) & (k2 < k1) & (2.0 * k2 > k1 - 4.0)
     is_complex = k2 * k2 + 4.0 * k1 < 0
     return jnp.where(stable, 2, jnp.where(is_complex, 1, 0)).astype(jnp.int32)

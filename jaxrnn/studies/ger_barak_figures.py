@@ -230,7 +230,9 @@ def fig4(res, out, quiet):
     fig.colorbar(dots, ax=b, label="update")
     b.set_title("upper eigenvalue of the complex pair of P", fontsize=9)
     start, alphas = min(st.stage1_end, len(lam) - 1), np.array([0.0, 0.48, 0.52, 0.55, 1.0])
-    sigmas, _ = jax.vmap(cl.optimise_effective_loss, in_axes=(None, 0, None, None, None))(
+    optimise = jax.jit(jax.vmap(cl.optimise_effective_loss, in_axes=(None, 0, None, None, None)),
+                       static_argnums=(2, 4))
+    sigmas, _ = optimise(
         jnp.asarray(r1["sig"][start], jnp.float32), jnp.asarray(alphas, jnp.float32), 10, 1e-3,
         res["scale"]["effective_steps"])
     effective = np.asarray(cl.spectrum(cl.reduced_system(*jnp.moveaxis(sigmas, -1, 0))))
