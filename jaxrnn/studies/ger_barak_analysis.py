@@ -271,7 +271,7 @@ def stage1_comparison(r1: dict, grid=np.linspace(-0.3, 0.12, 211)) -> dict:
     return {"grid": grid, "rollout": rollout, "closed_form": closed_form, "trained_sig": sig,
             "trained_cost": trained_stage1_cost(params),
             "rel_error_grid": np.abs(closed_form - rollout) / rollout,
-            "rel_error_trained": np.abs(at_closed - at_rollout) / at_rollout,
+            "rel_error_trained": np.abs(at_closed - at_rollout) / at_rollout, "ratio_trained": at_closed / at_rollout,
             "median_rel_error_grid": float(np.median(np.abs(closed_form - rollout) / rollout)),
             "median_rel_error_trained": float(np.median(np.abs(at_closed - at_rollout) / at_rollout))}
 
