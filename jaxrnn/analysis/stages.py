@@ -1,7 +1,7 @@
 """The three learning stages of a closed-loop training run (Ger & Barak, NeurIPS 2025, §4.2).
 
 The paper describes the stages by what the loss and the spectrum of the joint agent–environment
-map ``P`` do (§4.2, Figs. 3–5; the authors draw the boundaries by eye, SPECS §1.7 end):
+map ``P`` do (§4.2, Figs. 3–5; the authors draw the boundaries by eye in their figures notebook):
 
 1. *Negative-position policy*: "the loss rapidly decreases"; the joint map is unstable
    (``ρ(P) > 1``) throughout.

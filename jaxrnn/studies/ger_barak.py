@@ -8,7 +8,7 @@ call reloads them), analyses the params snapshots (:mod:`~jaxrnn.studies.ger_bar
 draws the figures (:mod:`~jaxrnn.studies.ger_barak_figures`, captions in :data:`FIGURES`) and
 writes the claims table (:mod:`~jaxrnn.studies.ger_barak_claims`: ``claims.json``, ``claims.md``).
 
-Runs (SPECS §1; the numbers per scale are in :data:`SCALES`):
+Runs (the authors' ``code/utils.py`` and notebooks; the numbers per scale are in :data:`SCALES`):
 
 - ``nonlinear``: tanh controllers (N = 100, g = 0.1, no bias), ``closed_loop`` SGD 1e-2, clip 1,
   batch 100, T = 50, one member per control cost ``reg_u`` (the authors' reg_U, summed over the

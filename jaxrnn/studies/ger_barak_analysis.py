@@ -2,7 +2,8 @@
 
 Everything here reads a run's results store (``jaxrnn.population.run``) or the params taken from
 it and returns NumPy arrays; :mod:`jaxrnn.studies.ger_barak` trains the runs and
-:mod:`jaxrnn.studies.ger_barak_figures` draws. The models and the plant are SPECS §1:
+:mod:`jaxrnn.studies.ger_barak_figures` draws. The models and the plant are the authors'
+(``code/utils.py`` and the notebooks of github.com/yoavger/closed_loop_rnn_learning_dynamics):
 
 - ``NONLINEAR_MODEL``: the authors' tanh controller, ``r_t = tanh(W_rec r_{t−1} + W_in y_t)``,
   ``u_t = W_out r_t`` (N = 100, g = 0.1, no bias).
@@ -35,7 +36,7 @@ from jaxrnn.rules.controller import (Episodes, controller_step, default_readout,
 HIDDEN, MAIN_T, MAIN_REG_U = 100, 50, 0.005
 PLANT, PLANT_PARAMS = jaxrnn.make("double-integrator")
 A, B, C = (np.asarray(m, np.float64) for m in PLANT.matrices(PLANT_PARAMS))
-TEST_KEY = jax.random.PRNGKey(2025)  # the 10 test initial states ~ U(−1, 1)² (SPECS §1.5)
+TEST_KEY = jax.random.PRNGKey(2025)  # the 10 test initial states ~ U(−1, 1)² (train_non_linear nb)
 NONLINEAR_MODEL = {"cell": "ctrnn", "hidden": HIDDEN, "activation": "tanh", "alpha": 1.0,
                    "weight_init": "ger_barak", "output": "rate", "use_bias": False, "gain": 0.1}
 TRACKING_MODEL = {"cell": "ctrnn", "hidden": HIDDEN, "activation": "linear", "alpha": 0.1, "weight_init": "uniform",
@@ -81,8 +82,9 @@ def integrator_rollouts(cell, readout, params, x0s, T: int = MAIN_T):
 @functools.partial(jax.jit, static_argnums=(0, 1))
 def gains_and_cost(cell, readout, params):
     """Per snapshot: effective gains ``k[S, 2]`` (``u ≈ k1 x + k2 v``, least squares over t ≥ 1,
-    SPECS §1.5) and the closed-loop test cost ``[S]`` (``Σ_t mean x²``, T = 50, reg 0) from the
-    10 fixed test initial states — the same states for every snapshot and every run."""
+    as the authors' ``LinearRegression(fit_intercept=False)``) and the closed-loop test cost ``[S]``
+    (``Σ_t mean x²``, T = 50, reg 0) from the 10 fixed test initial states — the same states for
+    every snapshot and every run."""
     x0s = sample_episodes(TEST_KEY, PLANT, PLANT_PARAMS, 10).x0
 
     def one(p):
@@ -116,7 +118,7 @@ def sorted_eigvals(M) -> np.ndarray:
 
 
 def joint_radii(params) -> np.ndarray:
-    """``ρ(P)`` per snapshot of a CTRNN controller (P linearised at h = 0, SPECS §1.6)."""
+    """``ρ(P)`` per snapshot of a CTRNN controller (P at h = 0, the authors' ``create_p_matrix_from_rnn``)."""
     p = params["cell"]["params"]
     P = joint_matrices(p["W_in"], p["W_rec"], params["readout"]["params"]["W_out"])
     return np.abs(np.linalg.eigvals(P)).max(-1)
@@ -152,7 +154,7 @@ def rank1_overlaps(params) -> np.ndarray:
 
 
 def rank1_spectrum(sig) -> np.ndarray:
-    """Eigenvalues ``[S, 4]`` of the reduced map (= the nonzero spectrum of the joint P, SPECS §1.7)."""
+    """Eigenvalues ``[S, 4]`` of the reduced map (= the nonzero spectrum of the joint P, App. C.4)."""
     with jax.enable_x64(True):
         return sorted_eigvals(np.asarray(cl.reduced_system(*np.asarray(sig, np.float64).T)))
 
