@@ -44,9 +44,17 @@ members × snapshots (``params`` leaves ``[P, S, ...]``, as ``params.cell.W_rec[
 - **Timescales** (:func:`trajectory_timescales`): ``J_t = ∂F/∂h`` at ``(h_{t−1}, o_t)`` along the
   ``E·T`` (1,000) closed-loop steps; ``τ_i = |1/ln|λ_i||`` in steps, modes with ``|λ| ≥ 1`` set to
   ``τ = 1`` (Singh's ``'fix'`` filter, plumetracknets ``arch_utils.get_taus``), a complex-conjugate
-  pair counted once, the ``top`` (5) largest per step, then mean and ``confidence`` (99 %) t-interval across steps
-  (:func:`~jaxrnn.analysis.stats.mean_interval`). Singh linearised at input 0;
-  ``zero_input=True`` does that instead of the observed inputs.
+  pair counted once, the ``top`` (5) largest per step, then their mean across steps with a
+  ``confidence`` (99 %) interval. Consecutive steps are strongly autocorrelated (while the
+  pendulum is held upright the state, hence ``τ``, barely changes), so the interval is the
+  circular block bootstrap of :mod:`jaxrnn.analysis.intervals` (Politis–White block length,
+  bias-corrected) over the concatenated episodes; ``interval="naive"`` gives the t-interval that
+  treats steps as independent (:func:`~jaxrnn.analysis.stats.mean_interval`, the paper's kind
+  of error bar, several times narrower). Singh linearised at input 0; ``zero_input=True`` does
+  that instead of the observed inputs.
+- **Untrained baseline of the ring** (:func:`driven_states`): the hidden states of any network
+  (e.g. the same seed's untrained one) driven open loop by a rollout's observation sequences, so
+  a ring score can be compared with what the inputs alone draw.
 - **Proximity vs reward** (:func:`reward_to_go`, :func:`~jaxrnn.analysis.stats.linear_regression`):
   reward-to-go of snapshot ``s`` is ``R_final − R_s`` (paper: "the difference between final
   reward and episode reward at the corresponding time point"), ``R`` the mean closed-loop
@@ -64,8 +72,9 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from jaxrnn._checks import check_range
+from jaxrnn._checks import check_choice, check_range
 from jaxrnn.analysis.fixed_points import FixedPoints, find_fixed_points, sample_states
+from jaxrnn.analysis.intervals import block_bootstrap_interval
 from jaxrnn.analysis.linearize import spectrum, timescales
 from jaxrnn.analysis.ring import PCA, RingScore, fit_circle, pca, ring_score
 from jaxrnn.analysis.stats import mean_interval
@@ -78,7 +87,7 @@ HANGING_ANGLE = math.pi
 
 __all__ = ["AgentGeometry", "GOAL_ANGLE", "HANGING_ANGLE", "PCA", "RingScore", "Rollout",
            "SelectedFixedPoint", "Timescales", "analyze_agent", "analyze_population", "angle_location",
-           "closed_loop_rollout", "fit_circle", "free_swing_history", "landscape_population",
+           "closed_loop_rollout", "driven_states", "fit_circle", "free_swing_history", "landscape_population",
            "nearest_fixed_point", "observation_fixed_points", "observe", "pca", "policy_landscape",
            "recurrence", "reward_to_go", "ring_score", "trajectory_timescales"]
 
@@ -131,7 +140,7 @@ def closed_loop_rollout(net, env, params, key: jax.Array, env_params, num_episod
 
         def body(carry, key_t):
             state, obs, h = carry
-            h_new, (mean, _, _, _) = net.step(params, h, obs, jnp.array(False))
+            h_new, (mean, _, _) = net.policy_step(params, h, obs, jnp.array(False))
             next_obs, next_state, reward, _, _ = env.step_env(
                 key_t, state, jnp.clip(mean, space.low, space.high), env_params)
             out = Rollout(theta=state.theta, theta_dot=state.theta_dot, obs=obs, hidden_prev=h, hidden=h_new,
@@ -221,12 +230,16 @@ class Timescales:
 
 def trajectory_timescales(step, hidden_prev: jax.Array, inputs: jax.Array, *, top: int = 5,
                           confidence: float = 0.99, unstable_tau: float | None = 1.0, zero_input: bool = False,
-                          distinct_pairs: bool = True) -> tuple[Timescales, jax.Array]:
+                          distinct_pairs: bool = True, key: jax.Array | None = None,
+                          num_resamples: int = 1000) -> tuple[Timescales, jax.Array]:
     """``τ`` of ``J_t = ∂step/∂h (h_{t−1}[T, N], o_t[T, M])``: ``(Timescales, τ[T, top])``.
 
     Per step the ``τ_i = |1/ln|λ_i||`` are sorted in descending order and the first ``top`` kept.
     ``distinct_pairs`` counts a complex-conjugate pair (one oscillatory mode, one τ) once, by
     dropping the eigenvalues with ``Im λ < 0``; otherwise τ₁ = τ₂ whenever the slowest mode rotates.
+    With ``key`` the interval of each mean is the block bootstrap
+    (:func:`~jaxrnn.analysis.intervals.block_bootstrap_interval`, ``num_resamples``); without,
+    the naive t-interval across steps.
     """
     inputs = jnp.zeros_like(inputs) if zero_input else inputs
     J = jax.vmap(jax.jacfwd(step))(hidden_prev, inputs)
@@ -235,7 +248,12 @@ def trajectory_timescales(step, hidden_prev: jax.Array, inputs: jax.Array, *, to
     if distinct_pairs:
         tau = jnp.where(jnp.imag(eigvals) < 0, -jnp.inf, tau)
     tau = -jnp.sort(-tau, axis=-1)[:, :top]
-    mean, low, high = mean_interval(tau, axis=0, confidence=confidence)
+    if key is None:
+        mean, low, high = mean_interval(tau, axis=0, confidence=confidence)
+    else:
+        mean, low, high = jax.vmap(
+            lambda k, series: block_bootstrap_interval(k, series, confidence, num_resamples=num_resamples),
+            in_axes=(0, 1))(jax.random.split(key, tau.shape[1]), tau)
     return Timescales(mean=mean, low=low, high=high), tau
 
 
@@ -269,7 +287,8 @@ class AgentGeometry:
 def analyze_agent(net, env, params, key: jax.Array, env_params, *, num_episodes: int = 5, num_steps: int = 200,
                   radius: float = 0.1, num_starts: int = 16, relax_steps: int = 200, top: int = 5,
                   confidence: float = 0.99, unstable_tau: float | None = 1.0, zero_input: bool = False,
-                  distinct_pairs: bool = True, tau_stride: int = 1, fp_options: dict | None = None) -> AgentGeometry:
+                  distinct_pairs: bool = True, tau_stride: int = 1, fp_options: dict | None = None,
+                  interval: str = "block_bootstrap", num_resamples: int = 1000) -> AgentGeometry:
     """All per-agent measures of the module docstring for one agent (one snapshot of one member).
 
     ``key`` fixes the rollout starts (reuse one key across snapshots for common random starts)
@@ -282,7 +301,9 @@ def analyze_agent(net, env, params, key: jax.Array, env_params, *, num_episodes:
     check_range("top", top, 1, integer=True)
     check_range("radius", radius, 0.0, low_open=True)
     check_range("confidence", confidence, 0.0, 1.0, low_open=True, high_open=True)
+    check_choice("interval", interval, ("block_bootstrap", "naive"))
     key_rollout, key_starts = jax.random.split(key)
+    key_tau = jax.random.fold_in(key, 1)
     ro = closed_loop_rollout(net, env, params, key_rollout, env_params, num_episodes, num_steps)
     hidden = ro.hidden.reshape(-1, ro.hidden.shape[-1])
     theta = ro.theta.reshape(-1)
@@ -308,7 +329,8 @@ def analyze_agent(net, env, params, key: jax.Array, env_params, *, num_episodes:
     tau, _ = trajectory_timescales(step, after(ro.hidden_prev.reshape(hidden.shape)[::tau_stride], hang_fps),
                                    ro.obs.reshape(-1, ro.obs.shape[-1])[::tau_stride], top=top,
                                    confidence=confidence, unstable_tau=unstable_tau, zero_input=zero_input,
-                                   distinct_pairs=distinct_pairs)
+                                   distinct_pairs=distinct_pairs, num_resamples=num_resamples,
+                                   key=key_tau if interval == "block_bootstrap" else None)
     return AgentGeometry(
         episode_return=jnp.mean(ro.episode_return), ring=ring_score(after(hidden, tau), theta),
         goal_location=goal_location, goal_visits=goal_visits, hanging_location=hanging_location,
@@ -338,6 +360,21 @@ def landscape_population(net, env, params: Any, thetas: jax.Array, theta_dots: j
     one = functools.partial(policy_landscape, net, env, thetas=thetas, theta_dots=theta_dots,
                             env_params=env_params, history=history)
     return jax.jit(jax.vmap(jax.vmap(one)))(params)
+
+
+def driven_states(net, params, obs: jax.Array) -> jax.Array:
+    """Hidden states ``h[E, T, N]`` of the agent ``params`` driven open loop by ``obs[E, T, M]``
+    (each episode from the zero state): the states an untrained network draws from the same inputs."""
+    step = recurrence(net, params)
+
+    def body(h, x):
+        h = step(h, x)
+        return h, h
+
+    def episode(o):
+        return jax.lax.scan(body, net.initial_carry(), o)[1]
+
+    return jax.vmap(episode)(obs)
 
 
 def reward_to_go(returns: jax.Array) -> jax.Array:

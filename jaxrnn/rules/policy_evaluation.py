@@ -7,9 +7,9 @@ episodes (``return_std``) and the mean reward of each episode's last step (``fin
 Rewards after an episode's end within ``num_steps`` are not counted. The key fixes the episodes
 (starts and any environment noise), so every member of a population is scored on the same set.
 
-``net`` is any recurrent policy with ``initial_carry()`` and ``step(params, carry, obs, reset) ->
-(carry, (mean, ...))`` (:class:`~jaxrnn.models.actor_critic.ActorCritic`); ``params`` take raw
-observations. Used by :func:`jaxrnn.rules.ppo.ppo`'s ``evaluate``.
+``net`` is any recurrent policy with ``initial_carry()`` and ``policy_step(params, carry, obs,
+reset) -> (carry, (mean, ...))`` (:class:`~jaxrnn.models.actor_critic.ActorCritic`); ``params``
+take raw observations. Used by :func:`jaxrnn.rules.ppo.ppo`'s ``evaluate``.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ def deterministic_returns(net, env, params: Any, key: jax.Array, env_params: Any
     key_reset, key_steps = jax.random.split(key)
     obs, env_state = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(key_reset, num_episodes), env_params)
     space = env.action_space(env_params)
-    step = jax.vmap(net.step, in_axes=(None, 0, 0, None))
+    step = jax.vmap(net.policy_step, in_axes=(None, 0, 0, None))
     env_step = jax.vmap(env.step, in_axes=(0, 0, 0, None))
 
     def body(carry, key_t):
