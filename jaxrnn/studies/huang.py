@@ -21,7 +21,11 @@ every 2nd is analysed (iterations 0, 4, …, 100), with 8 fixed-point starts per
 every 10th step linearised. ``"test"``: 2 seeds, 16 hidden units, 3 updates of 2 × 32 steps — it only
 exercises the pipeline; its claims mean nothing.
 
-Measured wall time of ``scale="cpu"``: see the README (it depends mostly on the machine's load).
+Measured wall time of ``scale="cpu"`` (PPO only; 2-core CPU shared with other jobs, load average
+17–22 throughout, so each process got ≈ 20 % of a core): ≈ 13 min training (both compiles
+included) + 30.5 min analyses, figures and claims (``python -c "from jaxrnn.studies import
+huang; huang.reproduce('runs/huang', scale='cpu')"``, run in two parts that resumed the stored
+population). Not yet measured on an idle machine.
 
 Outputs in ``out``: one population run per algorithm (``out/<algorithm>/run``, resumable),
 the analyses (``out/<algorithm>/analysis_<task>.npz``, reloaded when present), the figures
