@@ -115,7 +115,7 @@ def test_one_update_and_evaluate_match_numpy():
     err = np.mean(np.abs(rates[-5:, 0] - s))
     k = int(s > 0)
     np.testing.assert_allclose(metrics["loss"], err, rtol=1e-5)
-    raw = -0.05 * e * (err - [0.6, 0.9][k])
+    raw = -0.05 * [0.6, 0.9][k] * e * (err - [0.6, 0.9][k])  # default: net.cpp's extra factor R̄_k
     dw = np.clip(raw, -2e-3, 2e-3)
     clipped = np.abs(raw) > 2e-3
     assert 0 < clipped.sum() < np.sum(raw != 0)  # both regimes occur
