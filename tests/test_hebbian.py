@@ -104,10 +104,10 @@ def test_one_update_and_evaluate_match_numpy():
     key_trial, key_x0, key_perturb = jax.random.split(jax.random.split(key, 1)[0], 3)
     trials = jax.device_get(task.sample(key_trial, tp, 1))
     x0 = 0.1 * np.asarray(jax.random.uniform(key_x0, (n,), jnp.float32, -1.0, 1.0), np.float64)
-    key_mask, key_value = jax.random.split(key_perturb)
-    hit = np.asarray(jax.random.uniform(key_mask, (steps, n))) < 0.2
+    v = np.asarray(jax.random.uniform(key_perturb, (steps, n)), np.float64)
+    hit = v < np.float32(0.2)
     hit[:4] = False  # net.cpp: numiter > 3
-    xi = np.where(hit, 1.5 / alpha * np.asarray(jax.random.uniform(key_value, (steps, n), jnp.float32, -1, 1)), 0.0)
+    xi = np.where(hit, 1.5 / alpha * (2 * v / np.float32(0.2) - 1), 0.0)  # one draw: hit iff v < p, size 2v/p - 1
     p = _f64(state.params)["cell"]["params"]
     rates, e = _numpy_trial(p["W_rec"], p["W_in"], x0, trials.inputs[0].astype(np.float64), xi, alpha=alpha, a=0.05,
                             clamp=True, kind="product_cubed", length=steps)

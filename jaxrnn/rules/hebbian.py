@@ -153,15 +153,16 @@ def sample_perturbations(key: jax.Array, hp: HebbianHParams, num_steps: int, hid
                          trial_length: jax.Array) -> jax.Array:
     """``ξ[T, N]``, the drive perturbations of one trial (zero for t ≤ 3 and t ≥ trial length).
 
-    ``key_mask, key_value = split(key)``; neuron i is perturbed at t iff
-    ``uniform(key_mask, [T, N]) < perturb_prob``, by ``perturb_size/α · uniform(key_value, [T, N], −1, 1)``.
+    One draw ``v = uniform(key, [T, N])`` decides both: neuron i is perturbed at t iff
+    ``v < p`` (``p = perturb_prob``), by ``perturb_size/α · (2 v/p − 1)``. Given ``v < p``,
+    ``v/p ~ U(0, 1)``, so this is exactly net.cpp's Bernoulli(p) hit with an independent
+    ``U(−1, 1)`` size, at half the random numbers (the draws dominate the cost of a trial).
     """
-    key_mask, key_value = jax.random.split(key)
-    hit = jax.random.uniform(key_mask, (num_steps, hidden)) < hp.perturb_prob
-    value = jax.random.uniform(key_value, (num_steps, hidden), jnp.float32, -1.0, 1.0)
+    v = jax.random.uniform(key, (num_steps, hidden))
+    p = hp.perturb_prob
     steps = jnp.arange(num_steps)[:, None]
-    on = hit & (steps >= FIRST_PERTURBED_STEP) & (steps < trial_length)
-    return jnp.where(on, value * (hp.perturb_size / alpha), 0.0)
+    on = (v < p) & (steps >= FIRST_PERTURBED_STEP) & (steps < trial_length)
+    return jnp.where(on, (2.0 * v / jnp.maximum(p, 1e-30) - 1.0) * (hp.perturb_size / alpha), 0.0)
 
 
 def run_trial(params: Any, x0: jax.Array, inputs: jax.Array, perturbation: jax.Array, trial_length: jax.Array,
