@@ -53,3 +53,16 @@ def test_explore_then_compress_claim_on_synthetic_curves():
     # hand check of the curvature: exact parabola 1 + 2u − 3u² has c = −3, vertex at 1/3
     claim = huang_claims._tau_claim(_tau_analysis([1 + 2 * u - 3 * u**2] * 3), updates, "ppo", "recurrent PPO")
     assert claim.value == pytest.approx(-3.0, abs=1e-9)
+
+
+def test_scales_shrink_the_packaged_configs_as_documented():
+    # cpu = the packaged agents and recipe with 5 seeds (SAC: 60 of the 100 iterations); test = tiny;
+    # full = the packaged 16 seeds × 100 iterations
+    for algo, cpu_updates in (("ppo", 100), ("sac", 60)):
+        full, cpu, test = (huang.study_config(algo, s) for s in ("full", "cpu", "test"))
+        assert [len(c.members()) for c in (full, cpu, test)] == [32, 10, 4]
+        assert (full.run.num_updates, cpu.run.num_updates, test.run.num_updates) == (100, cpu_updates, 3)
+        assert cpu.members()[0].rule == full.members()[0].rule and cpu.members()[0].model == full.members()[0].model
+        small = test.members()[0].rule
+        assert small["name"] == full.members()[0].rule["name"] and small["num_envs"] * small["num_steps"] == 64
+        assert sorted({m.task["name"] for m in test.members()}) == ["pendulum-fo", "pendulum-po"]

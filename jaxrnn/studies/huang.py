@@ -14,12 +14,15 @@ that rule is registered and its packaged config ``huang-pendulum-sac`` exists. R
 ``benchmarks/ppo_recipe_sweep.py`` is always included. Every figure and claim names its
 algorithm.
 
-**Scales.** ``"full"``: the packaged config (``configs/huang-pendulum.toml``: 16 seeds, a
-snapshot after every update), 5 episodes × 200 steps linearised at every step. ``"cpu"``
-(default): the same agents and budget with 5 seeds and 51 snapshots (every 2nd update), of which
-every 2nd is analysed (iterations 0, 4, …, 100), with 8 fixed-point starts per observation and
-every 10th step linearised. ``"test"``: 2 seeds, 16 hidden units, 3 updates of 2 × 32 steps — it only
-exercises the pipeline; its claims mean nothing.
+**Scales.** ``"full"``: the packaged configs (``configs/huang-pendulum.toml``,
+``configs/huang-pendulum-sac.toml``: 16 seeds, 100 iterations, a snapshot after every one), 5
+episodes × 200 steps linearised at every step. ``"cpu"`` (default): the same agents and recipe
+with 5 seeds and a snapshot every 2nd iteration, of which every 2nd is analysed (iterations 0, 4,
+…), with 8 fixed-point starts per observation and every 10th step linearised; PPO trains the full
+100 iterations, SAC 60 (its 10 agents × 100 iterations did not fit the 2-core machine on the day:
+≈ 5 s per agent-iteration at load 8; set before the run). ``"test"``: 2 seeds, 16 hidden units, 3
+updates of 2 × 32 steps (SAC: 2 rounds of 16 steps and 2 gradient steps of 4 windows × 8 steps) —
+it only exercises the pipeline; its claims mean nothing.
 
 Measured wall time of ``scale="cpu"`` (PPO only; 2-core CPU shared with other jobs, load average
 17–22 throughout, so each process got ≈ 20 % of a core): ≈ 13 min training (both compiles
@@ -59,12 +62,19 @@ THETA_DOTS = np.linspace(-8.0, 8.0, 41)
 
 # scale -> what changes from the packaged config, and the analysis settings
 SCALES = {
-    "test": {"seeds": 2, "num_updates": 3, "snapshots": 3, "hidden": 16, "rule": {"num_envs": 2, "num_steps": 32,
-             "num_minibatches": 1, "num_epochs": 2, "hidden_head": 16, "num_eval_episodes": 2},
+    "test": {"seeds": 2, "num_updates": 3, "snapshots": 3, "hidden": 16,
+             "rule": {"ppo": {"num_envs": 2, "num_steps": 32, "num_minibatches": 1, "num_epochs": 2, "hidden_head": 16,
+                              "num_eval_episodes": 2},
+                      "sac": {"num_envs": 2, "num_steps": 32, "num_rounds": 2, "gradient_steps": 4, "batch_size": 4,
+                              "sequence_length": 8, "buffer_size": 192, "hidden_head": 16, "random_steps": 32,
+                              "learning_starts": 32, "num_eval_episodes": 2}},
              "episodes": 2, "tau_stride": 20, "num_starts": 4, "num_resamples": 200, "history": 10,
              "grid": (13, 9)},
+    # SAC at cpu scale: 60 iterations, not 100 — 10 agents × 100 SAC iterations did not fit the 2-core machine
+    # (≈ 5 s per agent-iteration at load 8, measured 2026-12-03); fixed before the run, not after seeing data
     "cpu": {"seeds": 5, "snapshots": 51, "analysis_every": 2, "episodes": 5, "tau_stride": 10, "num_starts": 8,
-            "num_resamples": 500, "history": 50, "grid": (61, 41)},
+            "num_resamples": 500, "history": 50, "grid": (61, 41),
+            "run": {"sac": {"num_updates": 60, "snapshots": 31}}},
     "full": {"episodes": 5, "tau_stride": 1, "num_starts": 16, "num_resamples": 2000, "history": 50,
              "grid": (61, 41)},
 }
@@ -114,9 +124,10 @@ def study_config(algorithm: str, scale: str):
         if "num_updates" in settings:
             raw["run"]["num_updates"] = settings["num_updates"]
             raw["run"]["chunk_updates"] = settings["num_updates"]
+        raw["run"].update(settings.get("run", {}).get(algorithm, {}))
         if "hidden" in settings:
             raw["model"]["hidden"] = settings["hidden"]
-            raw["rule"].update(settings["rule"])
+            raw["rule"].update(settings["rule"][algorithm])
     return population.from_dict(raw, source=text, name=raw["run"]["name"])
 
 

@@ -49,11 +49,17 @@ def representative(analysis) -> int:
     return int(np.nanargmax(analysis["val_return"][:, -1]))
 
 
+def iteration_steps(result) -> int:
+    """Environment steps per iteration (1,024 at the cpu and full scales)."""
+    rule = result["config"].members()[0].rule
+    return int(rule["num_envs"] * rule["num_steps"])
+
+
 def scale_words(result) -> str:
     config = result["config"]
     n = len(result["tasks"]["pendulum-po"]["analysis"]["seeds"])
-    return (f"{result['name']}; {n} seeds per task; {config.run.num_updates} iterations of 1,024 environment "
-            f"steps; scale '{result['scale']}'")
+    return (f"{result['name']}; {n} seeds per task; {config.run.num_updates} iterations of "
+            f"{iteration_steps(result):,} environment steps; scale '{result['scale']}'")
 
 
 def decisiveness(landscape: np.ndarray) -> np.ndarray:
@@ -73,7 +79,7 @@ def figure_learning(out: Path, result) -> None:
         ax.axhline(TARGET, color="k", ls="--", lw=1, label="target −250")
         finals[task] = curves[:, -1]
         ax.set_title(f"{task[-2:].upper()}: mean final {np.mean(curves[:, -1]):.0f}", fontsize=10)
-        ax.set_xlabel("iteration (1,024 env steps each)")
+        ax.set_xlabel(f"iteration ({iteration_steps(result):,} env steps each)")
         ax.legend(fontsize=7)
     axes[0, 0].set_ylabel("mean return, 20 deterministic episodes")
     caption(strip, f"Learning curves ({scale_words(result)}). Each line is one agent's mean return over the same 20 "
@@ -177,7 +183,8 @@ def figure_ring(out: Path, result) -> dict:
             "to θ) × (1 − CV of the radius). Right: ring score over training (every seed) and, as the baseline a ring "
             "must beat, the same seed's untrained network driven open loop by the final agent's observations: the "
             "cos θ, sin θ inputs alone already draw a ring, so only a score above those crosses means training "
-            "made one.")
+            f"made one (one cross per seed, {len(seeds)} in all; crosses may overlap). The iteration-0 line is the "
+            "untrained network driven by its own (poor) closed-loop behaviour, not this baseline.")
     fig.savefig(out / f"fig1c_ring_{algo}.png", dpi=110)
     plt.close(fig)
     return {}
@@ -282,7 +289,9 @@ def figure_timescales(out: Path, result) -> dict:
             "modes with |λ| ≥ 1 count as τ = 1 and a complex pair once. Lines: mean over steps; bars: 99 % circular "
             "block-bootstrap intervals (Politis–White block length, bias-corrected), which respect the strong "
             "autocorrelation of consecutive steps (a t-interval treating steps as independent is several times "
-            "narrower). Dashed: median over seeds of τ1. Bars reaching the bottom edge extend below τ = 1.")
+            "narrower). Dashed: median over seeds of τ1. Bars reaching the bottom edge extend below τ = 1. One agent "
+            "per panel: its τ1 jumps between snapshots are mostly within the intervals; whether τ explores then "
+            "compresses is judged on every PO seed's mean τ1 in the claims table, not on this panel.")
     fig.savefig(out / f"fig1e_timescales_{algo}.png", dpi=110)
     plt.close(fig)
     return {}
