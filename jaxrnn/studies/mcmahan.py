@@ -9,7 +9,7 @@ or ``jaxrnn reproduce mcmahan [--full]`` / ``python examples/learning_rules.py [
 1. **Train** the population of :func:`~jaxrnn.studies.mcmahan_config.study_config` — at
    ``"full"`` exactly ``jaxrnn/configs/mcmahan.toml`` (BPTT, GA, Hebbian, full-FORCE; RDM, CDI,
    N-CDI; noise 0.1/0.5/1.0), at ``"cpu"`` the same file with 150-step trials, noise scaled by
-   √(150/750) to keep each level's difficulty, 6 seeds (4 on N-CDI), smaller batches and caps
+   √(150/750) to keep each level's difficulty, 4 seeds (3 on N-CDI), smaller batches and caps
    (table in :mod:`~jaxrnn.studies.mcmahan_config`). One run directory, ``out/population``;
    re-running resumes it.
 2. **Select** the members that met the study's criterion (min of the last ``stop_window``
@@ -57,7 +57,7 @@ _COMMON = ("Only networks that met the 90 % criterion are shown (counts on every
            "members.md). Noise is in study units (σ of the 750-step task; smaller scales train at σ·√(T/750), "
            "the same ideal-observer difficulty). Every silhouette is printed with its label-permutation p-value, "
            "the permutation null's mean and the same statistic on the same networks at update 0 (untrained). "
-           "The header says the scale; at the CPU scale (150-step trials, 6 seeds) a failed or held claim is "
+           "The header says the scale; at the CPU scale (150-step trials, 4 seeds) a failed or held claim is "
            "evidence about these small populations, not a verdict on the paper.")
 FIGURES = {
     "fig0_learning.png": "Learning: fraction of networks meeting the 90 % criterion per rule, task and noise level (top) "

@@ -10,8 +10,8 @@ field                      ``full`` (the file)    ``cpu`` (the default)
 =========================  =====================  =========================================
 trial length ``T``         750 steps              150 steps
 input noise std            0.1, 0.5, 1.0          × √(T/750): 0.045, 0.224, 0.447
-seeds, RDM/CDI (A, C, D)   50                     6
-seeds, N-CDI (B)           30                     4 (N = 3…6)
+seeds, RDM/CDI (A, C, D)   50                     4
+seeds, N-CDI (B)           30                     3 (N = 3…6)
 GA on N-CDI                every noise level      the Fig. 1/2 level only (study 0.5)
 BPTT / GA batch            500 / 500              100 / 32
 validation trials          2,000                  1,000
@@ -116,7 +116,7 @@ _TEST_RULES = {"bptt": {"batch": 16, "num_validation_trials": 64}, "ga": {"batch
 
 SCALES = {
     "full": Scale("full"),
-    "cpu": Scale("cpu", num_steps=150, seeds=6, ncdi_seeds=4, ga_ncdi_fig_noise_only=True, updates=CPU_UPDATES,
+    "cpu": Scale("cpu", num_steps=150, seeds=4, ncdi_seeds=3, ga_ncdi_fig_noise_only=True, updates=CPU_UPDATES,
                  rule=_SMALL_RULES, task_rule=_SHORT_TRIAL_TASK_RULES, run={"chunk_updates": 100, "snapshots": 2, "snapshot_spacing": "linear"},
                  num_starts=32),
     "test": Scale("test", num_steps=30, seeds=2, ncdi_seeds=2, ncdi_tasks=(), ga_ncdi_fig_noise_only=True,

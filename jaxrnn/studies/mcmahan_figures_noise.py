@@ -91,10 +91,11 @@ def fig4_integration(path: Path, q: dict, traces: dict, num_steps: int, context:
             item = traces.get((task, kind))
             if item is None:
                 continue
-            member, evidence = item
+            member, evidence = item  # member indexes the stored population; sel the analysed members
+            level = sel["noise"][int(np.flatnonzero(np.asarray(q["selected"]) == member)[0])]
             for c, trace in enumerate(evidence):
                 ax.plot(trace, style, c=plt.get_cmap("viridis")(c / max(1, len(evidence) - 1)), lw=0.9,
-                        label=f"{kind} (member {member}, σ = {sel['noise'][member]:g})" if c == 0 else None)
+                        label=f"{kind} (member {member}, σ = {level:g})" if c == 0 else None)
         ax.axvline(pulse, c="k", lw=0.6)
         ax.text(pulse, ax.get_ylim()[1], " inputs off", fontsize=6, va="top")
         for k in range(1, 5):
