@@ -7,10 +7,12 @@ import tomllib
 
 import numpy as np
 import pytest
+import xarray as xr
 from scipy.stats import norm
 
 from jaxrnn import population
 from jaxrnn.studies import mcmahan, mcmahan_claims
+from jaxrnn.studies.mcmahan_analysis import member_table, zero_input_attractors
 from jaxrnn.studies.mcmahan_config import SCALES, get_scale, packaged_text, study_config
 from jaxrnn.studies.mcmahan_stats import StatResult
 
@@ -84,3 +86,35 @@ def test_learning_claim_fails_when_a_rule_does_not_learn():
     table["met"] = (table["rule"] != "hebbian") | (np.arange(48) % 6 == 0)  # Hebbian: 1 of 6 met
     row = mcmahan_claims.learning_claims(table)[0]
     assert row.holds is False and row.value == pytest.approx(1 / 6) and "Hebbian" in row.note
+
+
+def test_member_table_and_zero_input_attractors_by_hand(tmp_path):
+    """Study noise = σ / √(T/750); met = converged and not diverged; zero-input attractors = stable
+    valid fixed points at u = 0, averaged over contexts (counted here with a loop)."""
+    factor = math.sqrt(150 / 750)
+    ds = xr.Dataset(
+        {"val_accuracy": (("member", "evaluation"), [[0.5, 0.95, np.nan], [0.4, 0.6, 0.7], [0.9, 0.95, 0.97]]),
+         "converged_update": ("member", [20, -1, 30]), "diverged": ("member", [False, False, True])},
+        coords={"rule.name": ("member", ["bptt", "ga", "hebbian"]), "task.name": ("member", ["rdm", "ncdi-4", "cdi"]),
+                "task.noise_std": ("member", [0.1 * factor, 0.5 * factor, 1.0 * factor]), "seed": ("member", [0, 1, 2])})
+    table = member_table(ds, get_scale("cpu"))
+    np.testing.assert_allclose(table["noise"], [0.1, 0.5, 1.0])
+    np.testing.assert_array_equal(table["contexts"], [1, 4, 2])
+    np.testing.assert_allclose(table["final_accuracy"], [0.95, 0.7, 0.97])
+    np.testing.assert_array_equal(table["met"], [True, False, False])
+    mcmahan._write_members(tmp_path / "members.md", table)
+    text = (tmp_path / "members.md").read_text()
+    assert "| Hebbian | cdi | 1 | 1 | 0 | 1 |" in text and "| 2 | Hebbian | cdi | 1 | 2 | 0.970 | True |" in text
+
+    rng = np.random.default_rng(0)
+    value = np.array([[0.0, 0.0, 0.1, -0.1], [0.0, 0.2, 0.0, 0.0]])  # [K, P]
+    context = np.array([[0, 1, 0, 1], [0, 0, -1, 1]])  # -1: not a context probe
+    valid, stable = rng.random((2, 4, 5)) < 0.6, rng.random((2, 4, 5)) < 0.5  # [K, P, F]
+    result = xr.Dataset({"probe_value": (("member", "probe"), value), "probe_context": (("member", "probe"), context),
+                         "fp_valid": (("member", "probe", "fp"), valid), "fp_stable": (("member", "probe", "fp"), stable)})
+    expected = []
+    for k in range(2):
+        counts = [sum(valid[k, p, f] and stable[k, p, f] for f in range(5))
+                  for p in range(4) if value[k, p] == 0 and context[k, p] >= 0]
+        expected.append(sum(counts) / len(counts))
+    np.testing.assert_allclose(zero_input_attractors(result), expected)

@@ -10,6 +10,7 @@ the full matrices, as the paper did).
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -45,7 +46,9 @@ def count_text(counts: dict, names=RULE_NAMES) -> str:
 
 
 def header(fig, context: dict, title: str) -> None:
-    fig.suptitle(f"{title}\n{context['line']}", fontsize=9)
+    """Title and the scale line, wrapped to the figure's width (about 13 characters per inch at 9 pt)."""
+    width = max(60, int(fig.get_figwidth() * 13))
+    fig.suptitle("\n".join(textwrap.wrap(title, width) + textwrap.wrap(context["line"], width)), fontsize=9)
 
 
 def save(fig, path: Path) -> None:
@@ -84,7 +87,7 @@ def fig0_learning(path: Path, table: dict, context: dict) -> None:
     """Fraction of members meeting the criterion and updates to it, per rule × task × noise."""
     tasks = [t for t in ("rdm", "cdi") if np.any(table["task"] == t)]
     tasks += sorted({t for t in table["task"] if t.startswith("ncdi")}, key=lambda t: int(t.split("-")[1]))
-    fig, axes = plt.subplots(2, 1, figsize=(11, 6.5))
+    fig, axes = plt.subplots(2, 1, figsize=(11, 6.5), sharex=True)
     width = 0.8 / len(RULES)
     xt = np.arange(len(tasks))
     for r, rule in enumerate(RULES):
