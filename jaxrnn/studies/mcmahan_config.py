@@ -10,11 +10,11 @@ field                      ``full`` (the file)    ``cpu`` (the default)
 =========================  =====================  =========================================
 trial length ``T``         750 steps              150 steps
 input noise std            0.1, 0.5, 1.0          × √(T/750): 0.045, 0.224, 0.447
-seeds, RDM/CDI (A, C, D)   50                     4
-seeds, N-CDI (B)           30                     3 (N = 3…6)
+seeds, RDM/CDI (A, C, D)   50                     3
+seeds, N-CDI (B)           30                     3, N = 3 and 6 only
 GA on N-CDI                every noise level      the Fig. 1/2 level only (study 0.5)
 BPTT / GA batch            500 / 500              100 / 32
-validation trials          2,000                  1,000
+validation trials          2,000                  500
 update caps                20,000 / 2,000 / …     :data:`CPU_UPDATES`
 snapshots                  6                      2 (update 0 and the last)
 =========================  =====================  =========================================
@@ -55,7 +55,7 @@ FIG_NOISE = 0.5
 SIMPLE_TASKS = ("rdm", "cdi")
 #: ``[rule]`` fields counted in time steps (scaled by ``T / 750`` with the trial).
 STEP_FIELDS = {"hebbian": ("eval_window",), "full_force": ("error_trigger",)}
-CPU_UPDATES = {"bptt": 1500, "ga": 800, "hebbian": 3000, "full_force": 1500}
+CPU_UPDATES = {"bptt": 1200, "ga": 800, "hebbian": 2000, "full_force": 1500}
 TEST_UPDATES = {"bptt": 40, "ga": 20, "hebbian": 40, "full_force": 40}
 
 
@@ -104,9 +104,9 @@ class Scale:
 
 # GA evaluates population x batch trials per generation (50 x 500 x 750 steps for RDM in the study):
 # at the CPU scale its batch is 32, the BPTT batch 100.
-_SMALL_RULES = {"bptt": {"batch": 100, "num_validation_trials": 1000},
-                "ga": {"batch": 32, "num_validation_trials": 1000},
-                "hebbian": {"num_validation_trials": 1000}, "full_force": {"num_validation_trials": 1000}}
+_SMALL_RULES = {"bptt": {"batch": 100, "num_validation_trials": 500},
+                "ga": {"batch": 32, "num_validation_trials": 500},
+                "hebbian": {"num_validation_trials": 500}, "full_force": {"num_validation_trials": 500}}
 # full-FORCE's P(0) = I/ff_alpha is a ridge prior over the RLS steps of a trial; with 5x fewer of
 # them per 150-step trial the study's CDI value (10,000) holds J and w near 0 for ~5x more trials:
 # 0/4 CDI networks met the criterion in 3,000 trials, 4/4 with ff_alpha = 200 (400-1,150 trials).
@@ -116,7 +116,7 @@ _TEST_RULES = {"bptt": {"batch": 16, "num_validation_trials": 64}, "ga": {"batch
 
 SCALES = {
     "full": Scale("full"),
-    "cpu": Scale("cpu", num_steps=150, seeds=4, ncdi_seeds=3, ga_ncdi_fig_noise_only=True, updates=CPU_UPDATES,
+    "cpu": Scale("cpu", num_steps=150, seeds=3, ncdi_seeds=3, ncdi_tasks=("ncdi-3", "ncdi-6"), ga_ncdi_fig_noise_only=True, updates=CPU_UPDATES,
                  rule=_SMALL_RULES, task_rule=_SHORT_TRIAL_TASK_RULES, run={"chunk_updates": 100, "snapshots": 2, "snapshot_spacing": "linear"},
                  num_starts=32),
     "test": Scale("test", num_steps=30, seeds=2, ncdi_seeds=2, ncdi_tasks=(), ga_ncdi_fig_noise_only=True,
