@@ -3,7 +3,7 @@
 A thin wrapper of :func:`jaxrnn.studies.mcmahan.reproduce` (the same as ``jaxrnn reproduce
 mcmahan``): trains the study's population (``--full``: exactly ``jaxrnn/configs/mcmahan.toml``,
 1,920 networks, an accelerator job; default: the same config at CPU scale — 150-step trials,
-noise scaled to keep each level's difficulty, 4 seeds, 3 on N-CDI), analyses the networks that met the 90 %
+noise scaled to keep each level's difficulty, 3 seeds, N-CDI at N = 3 and 6), analyses the networks that met the 90 %
 criterion next to the same networks untrained, and writes the figures, ``claims.md`` and
 ``members.md`` into ``--out``. Re-running with the same ``--out`` resumes.
 

@@ -9,7 +9,7 @@ or ``jaxrnn reproduce mcmahan [--full]`` / ``python examples/learning_rules.py [
 1. **Train** the population of :func:`~jaxrnn.studies.mcmahan_config.study_config` — at
    ``"full"`` exactly ``jaxrnn/configs/mcmahan.toml`` (BPTT, GA, Hebbian, full-FORCE; RDM, CDI,
    N-CDI; noise 0.1/0.5/1.0), at ``"cpu"`` the same file with 150-step trials, noise scaled by
-   √(150/750) to keep each level's difficulty, 4 seeds (3 on N-CDI), smaller batches and caps
+   √(150/750) to keep each level's difficulty, 3 seeds, N-CDI at N = 3 and 6 only, smaller batches and caps
    (table in :mod:`~jaxrnn.studies.mcmahan_config`). One run directory, ``out/population``;
    re-running resumes it.
 2. **Select** the members that met the study's criterion (min of the last ``stop_window``
@@ -57,7 +57,7 @@ _COMMON = ("Only networks that met the 90 % criterion are shown (counts on every
            "members.md). Noise is in study units (σ of the 750-step task; smaller scales train at σ·√(T/750), "
            "the same ideal-observer difficulty). Every silhouette is printed with its label-permutation p-value, "
            "the permutation null's mean and the same statistic on the same networks at update 0 (untrained). "
-           "The header says the scale; at the CPU scale (150-step trials, 4 seeds) a failed or held claim is "
+           "The header says the scale; at the CPU scale (150-step trials, 3 seeds) a failed or held claim is "
            "evidence about these small populations, not a verdict on the paper.")
 FIGURES = {
     "fig0_learning.png": "Learning: fraction of networks meeting the 90 % criterion per rule, task and noise level (top) "
@@ -76,7 +76,7 @@ FIGURES = {
                           "with the silhouette by rule. Many networks share one signature, so points are jittered; a "
                           "silhouette near zero with a large p says the rules are not told apart by this signature, "
                           "not that their dynamics are identical. " + _COMMON,
-    "fig2_complexity.png": "Fig. 2: BPTT vs GA on N-CDI, N = 2 … 6, at σ = 0.5: SVCCA and topology MDS per N, and the "
+    "fig2_complexity.png": "Fig. 2: BPTT vs GA on N-CDI, N = 2 … 6 (the CPU scale trains N = 2, 3 and 6), at σ = 0.5: SVCCA and topology MDS per N, and the "
                            "silhouettes by rule against N (solid: trained with p; dashed: untrained; dotted: permutation "
                            "null mean) with the slope's permutation test (labels permuted within each N). " + _COMMON,
     "fig3_noise.png": "Fig. 3: input noise and attractors on RDM and CDI. Left: fixed points at the paper's small inputs "
@@ -90,7 +90,7 @@ FIGURES = {
                             "noise (all rules); right: by rule. Header: rank correlation of zero-input attractors and "
                             "stable integration. " + _COMMON,
     "fig5_noise_complexity.png": "Fig. 5: noise × complexity for BPTT: SVCCA and topology MDS coloured by noise level "
-                                 "for RDM (N = 1), CDI and N-CDI up to N = 6, and the silhouettes by noise level "
+                                 "for RDM (N = 1), CDI and N-CDI up to N = 6 (CPU scale: N = 1, 2, 3, 6), and the silhouettes by noise level "
                                  "against N with the slope's permutation test. " + _COMMON,
 }
 

@@ -31,8 +31,10 @@ full-FORCE's ``error_trigger``) are scaled by ``T/750`` too, and full-FORCE on C
 in two.
 
 The ``test`` scale (tiny, for the test-suite) keeps the structure with ``T = 30``, 16 units,
-RDM and CDI only (no N-CDI sub-grids), 2 seeds, a few dozen updates and a 60 % criterion, so that
-the whole pipeline runs quickly; its numbers mean nothing.
+RDM and CDI only (no N-CDI sub-grids), 2 seeds, a few dozen updates and a 60 % criterion; its
+numbers mean nothing. It still compiles eight groups and their analyses: 11 min wall at load 8 on
+the shared 2-core machine (about a minute of compilation per group), so the test-suite tests the
+pieces (``tests/test_mcmahan_study.py``) and not a whole test-scale run.
 """
 
 from __future__ import annotations

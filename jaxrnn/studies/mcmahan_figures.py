@@ -60,7 +60,9 @@ def mds_scatter(ax, D: np.ndarray, labels, colors: dict, names: dict, *, jitter:
                 size: float = 16) -> None:
     """Classical MDS of ``D`` drawn by label; ``jitter`` (fraction of the range) separates identical points."""
     if len(D) < 3 or not np.all(np.isfinite(D)):
-        ax.text(0.5, 0.5, f"{len(D)} networks met the criterion:\nno embedding", ha="center", va="center",
+        why = ("no network here: none trained at this scale\nor none met the criterion (members.md)" if len(D) == 0
+               else f"{len(D)} networks met the criterion:\nno embedding")
+        ax.text(0.5, 0.5, why, ha="center", va="center",
                 transform=ax.transAxes, fontsize=7)
         ax.set_xticks([])
         ax.set_yticks([])
@@ -87,7 +89,7 @@ def fig0_learning(path: Path, table: dict, context: dict) -> None:
     """Fraction of members meeting the criterion and updates to it, per rule × task × noise."""
     tasks = [t for t in ("rdm", "cdi") if np.any(table["task"] == t)]
     tasks += sorted({t for t in table["task"] if t.startswith("ncdi")}, key=lambda t: int(t.split("-")[1]))
-    fig, axes = plt.subplots(2, 1, figsize=(11, 6.5), sharex=True)
+    fig, axes = plt.subplots(2, 1, figsize=(12.5, 6.5), sharex=True)
     width = 0.8 / len(RULES)
     xt = np.arange(len(tasks))
     for r, rule in enumerate(RULES):
@@ -111,7 +113,7 @@ def fig0_learning(path: Path, table: dict, context: dict) -> None:
     axes[0].axhline(0.9, c="k", ls=":", lw=0.8)
     axes[0].set_ylim(-0.05, 1.05)
     axes[0].set_ylabel("fraction meeting the criterion")
-    axes[0].legend(fontsize=6, ncol=4, loc="lower left")
+    axes[0].legend(fontsize=6, ncol=1, loc="upper left", bbox_to_anchor=(1.005, 1.0))  # outside: never hides a marker
     axes[1].set_ylabel("updates to criterion\n(BPTT: Adam steps, GA: generations,\nH: 10 trials, FF: 1 trial)")
     axes[1].set_yscale("log")
     n_met, n = int(table["met"].sum()), len(table["met"])
