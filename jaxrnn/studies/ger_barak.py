@@ -26,7 +26,9 @@ Runs (the authors' ``code/utils.py`` and notebooks; the numbers per scale are in
   open-loop student (teacher = the final closed-loop network driving the plant, student = the
   update-0 network, W_in trained, as the authors').
 
-Scales. ``"test"`` exercises every step in a few updates (numbers meaningless). ``"cpu"`` (the
+Scales. ``"test"`` exercises every step in a few updates (numbers meaningless); it costs about
+two CPU minutes, almost all of it XLA compiling the five population programs (15-25 s of CPU each
+on the 2-core machine, whatever the sizes) and the analyses' four. ``"cpu"`` (the
 default) is the paper's double-integrator runs at one seed, the rank-1 run for 400 of the paper's
 1,000 updates, and the tracking task for 2,000 updates at batch 50 — the paper needs ≈ 230 /
 1,200 / 2,600 / 4,500 updates for its four frequencies, so the default acquires the lower ones

@@ -21,6 +21,7 @@ import functools
 import jax
 import jax.numpy as jnp
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 import jaxrnn
 from jaxrnn import population
@@ -36,6 +37,7 @@ from jaxrnn.rules.controller import (Episodes, controller_step, default_readout,
 HIDDEN, MAIN_T, MAIN_REG_U = 100, 50, 0.005
 PLANT, PLANT_PARAMS = jaxrnn.make("double-integrator")
 A, B, C = (np.asarray(m, np.float64) for m in PLANT.matrices(PLANT_PARAMS))
+TRACKING, TRACKING_PARAMS = jaxrnn.make("tracking-2d")
 TEST_KEY = jax.random.PRNGKey(2025)  # the 10 test initial states ~ U(−1, 1)² (train_non_linear nb)
 NONLINEAR_MODEL = {"cell": "ctrnn", "hidden": HIDDEN, "activation": "tanh", "alpha": 1.0,
                    "weight_init": "ger_barak", "output": "rate", "use_bias": False, "gain": 0.1}
@@ -71,6 +73,7 @@ def member_index(ds, seed: int, reg_u: float | None = None) -> int:
 # ----------------------------------------------------------------------------- double integrator
 
 
+@functools.partial(jax.jit, static_argnums=(0, 1, 4))
 def integrator_rollouts(cell, readout, params, x0s, T: int = MAIN_T):
     """Closed-loop rollouts of one controller from ``x0s[K, 2]``: ``states[K, T, 2]``, ``controls[K, T]``."""
     episodes = Episodes(x0s, None, jax.random.split(TEST_KEY, x0s.shape[0]))
@@ -111,9 +114,20 @@ def joint_matrices(W_in, W_rec, W_out) -> np.ndarray:
     return P
 
 
+def eigvals(M) -> np.ndarray:
+    """``np.linalg.eigvals`` of ``M[..., n, n]`` in float64, with one BLAS thread.
+
+    Stacks of small eigenproblems gain nothing from OpenBLAS's threads, and on a busy machine their
+    spin-waiting makes them 50x slower: 50 matrices of 102 x 102 took 24.7 s with 2 threads and
+    0.46 s with one (2-core machine at load 8, 2026-12-03).
+    """
+    with threadpool_limits(1, user_api="blas"):
+        return np.linalg.eigvals(np.asarray(M, np.float64))
+
+
 def sorted_eigvals(M) -> np.ndarray:
     """Eigenvalues of ``M[..., n, n]`` sorted by modulus, descending (NumPy, float64)."""
-    eig = np.linalg.eigvals(np.asarray(M, np.float64))
+    eig = eigvals(M)
     return np.take_along_axis(eig, np.argsort(-np.abs(eig), axis=-1), axis=-1)
 
 
@@ -121,7 +135,7 @@ def joint_radii(params) -> np.ndarray:
     """``ρ(P)`` per snapshot of a CTRNN controller (P at h = 0, the authors' ``create_p_matrix_from_rnn``)."""
     p = params["cell"]["params"]
     P = joint_matrices(p["W_in"], p["W_rec"], params["readout"]["params"]["W_out"])
-    return np.abs(np.linalg.eigvals(P)).max(-1)
+    return np.abs(eigvals(P)).max(-1)
 
 
 def entry_update(gains) -> int:
@@ -144,6 +158,12 @@ def nonlinear_analysis(ds, member: int, cell, readout) -> dict:
 
 
 # ----------------------------------------------------------------------------- rank-1 model
+
+
+@jax.jit
+def _rank1_matrices(cell_params):
+    """``W = u vᵀ`` of each rank-1 snapshot, ``[S, N, N]``."""
+    return jax.vmap(functools.partial(recurrent_matrix, model_cell(RANK1_MODEL)))(cell_params)
 
 
 def rank1_overlaps(params) -> np.ndarray:
@@ -247,16 +267,21 @@ def stage1_curves(sig_zm, T: int = 101):
     ``½(1 − r^T)/(1 − r)``, ``r = |1 + √σ_zm|²``.
     """
     grid = np.atleast_1d(np.asarray(sig_zm, np.float64))
-    zero = np.zeros_like(grid)
     with jax.enable_x64(True):
-        reduced = np.asarray(cl.reduced_system(grid, zero, zero, zero))
-        closed_form = np.asarray(cl.stage1_loss(jnp.asarray(grid), T))
+        reduced, closed_form = (np.asarray(a) for a in _stage1_maps(jnp.asarray(grid), T))
     return stage1_cost(reduced, T), closed_form
+
+
+@functools.partial(jax.jit, static_argnums=1)
+def _stage1_maps(grid, T: int):
+    """``reduced_system(σ_zm, 0, 0, 0)`` and the closed form on ``grid``, as one program."""
+    zero = jnp.zeros_like(grid)
+    return cl.reduced_system(grid, zero, zero, zero), cl.stage1_loss(grid, T)
 
 
 def trained_stage1_cost(params, T: int = 101) -> np.ndarray:
     """The same stage-1 rollout cost for the full joint map of each rank-1 snapshot in ``params``."""
-    W_rec = np.asarray(jax.vmap(functools.partial(recurrent_matrix, model_cell(RANK1_MODEL)))(params["cell"]))
+    W_rec = np.asarray(_rank1_matrices(params["cell"]))
     return stage1_cost(joint_matrices(params["cell"]["params"]["W_in"], W_rec, params["readout"]["params"]["W_out"]),
                        T)
 
@@ -285,12 +310,24 @@ def probe_errors(cell, params, num_phases: int = 8) -> np.ndarray:
     """Tracking error on single-sinusoid probes per snapshot, ``[S, 4]`` (x: f_x; y: f_y; 8 phases),
     relative to the error of doing nothing (1 = not tracking at all). Columns in the order of
     :func:`probe_frequencies`."""
-    plant, task_params = jaxrnn.make("tracking-2d")
-    readout = default_readout(cell, 2)
-    freqs = np.asarray(task_params.frequencies)
+    refs = probe_references(num_phases)  # [4, phases, T, 2]
+    nothing = np.mean(np.sum(np.asarray(refs) ** 2, -1), axis=(1, 2))
+    return np.asarray(_probe_errors(cell, params, refs)) / nothing
+
+
+def probe_references(num_phases: int = 8) -> jax.Array:
+    """The single-sinusoid references of :func:`probe_errors`, ``[4, num_phases, T, 2]``."""
+    freqs = np.asarray(TRACKING_PARAMS.frequencies)
     phases = np.linspace(-np.pi, np.pi, num_phases, endpoint=False)
-    refs = jnp.stack([jnp.stack([plant.probe_reference(axis, f, ph, task_params) for ph in phases])
-                      for axis in (0, 1) for f in freqs[axis]])  # [4, phases, T, 2]
+    return jnp.stack([jnp.stack([TRACKING.probe_reference(axis, f, ph, TRACKING_PARAMS) for ph in phases])
+                      for axis in (0, 1) for f in freqs[axis]])
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _probe_errors(cell, params, refs):
+    """Mean squared tracking error per snapshot and probe, ``[S, 4]`` (compiled once per cell and shape)."""
+    plant, task_params = TRACKING, TRACKING_PARAMS
+    readout = default_readout(cell, 2)
     h0, key = initial_carry(cell, 4), jax.random.PRNGKey(0)
 
     def one(p):
@@ -298,13 +335,12 @@ def probe_errors(cell, params, num_phases: int = 8) -> np.ndarray:
         run = lambda ref: tracking_rollout(policy, h0, jnp.zeros(4), ref, key, task_params, plant.num_samples)[0]
         return jnp.mean(jax.vmap(jax.vmap(run))(refs), axis=(1, 2))
 
-    nothing = np.mean(np.sum(np.asarray(refs) ** 2, -1), axis=(1, 2))
-    return np.asarray(jax.jit(jax.vmap(one))(params)) / nothing
+    return jax.vmap(one)(params)
 
 
 def probe_frequencies() -> list[tuple[str, float]]:
     """``(axis, f in Hz)`` of the probe columns: x 0.1, x 0.3, y 0.2, y 0.4 (paper ω = 0.63 … 2.51)."""
-    freqs = np.asarray(jaxrnn.make("tracking-2d")[1].frequencies)
+    freqs = np.asarray(TRACKING_PARAMS.frequencies)
     return [(axis, float(f)) for axis, row in zip("xy", freqs) for f in row]
 
 
