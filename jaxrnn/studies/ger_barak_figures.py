@@ -40,26 +40,29 @@ FIGURES = {
         "u = k.x from (1, 1) (grey). Regions from the exact closed form: blue stable, orange oscillatory "
         "instability, green real instability. Right: the early updates; grey and gold markers (closed-loop "
         "path only) are the end of stage 1 and the stabilisation update of the joint map. The gains are a "
-        "linear fit to a nonlinear controller, not its exact policy; first seed only."),
+        "linear fit to a nonlinear controller, not its exact policy. One closed-loop and one open-loop network "
+        "(the first seed; the default scale trains one seed, --full three)."),
     "fig3_stage1.png": (
         "Fig. 3. Stage 1 of the authors' rank-1 linear model (T = 50). Left: loss from x0 = (1, -1), T = 101, "
         "of the reduced system with only sigma_zm nonzero (black), the paper's own closed-form approximation "
         "(App. C.5, red dashed) and the trained network's full joint map at each unstable snapshot (dots). "
         "Middle: the closed form over the rollout (1 = agreement), with the sigma_zm range the training visits "
         "shaded. Right: "
-        "sigma_zm over updates with the stages. One seed; the closed form is the paper's formula as printed, "
-        "not a fit."),
+        "sigma_zm over updates with the stages. One network (the first seed; 400 updates at the default scale, "
+        "1,000 with --full); the closed form is the paper's formula as printed, not a fit. Where training lives "
+        "it can be far below the rollout (middle panel, claims table): do not read its curve as the loss."),
     "fig4_eigenvalues.png": (
         "Fig. 4. Rank-1 linear model (T = 50). (a) training loss with stages; (b) upper eigenvalue of the "
         "complex pair of the joint map per update; (c) the pair's path under SGD on the paper's effective "
         "loss alpha L_inf + (1 - alpha) L_0 from the start of stage 2; (d) copies of the network at the "
         "middle of stage 2 trained with different episode lengths T (each a few dozen updates, same initial "
-        "states). One seed; (c) is a surrogate model, not the network."),
+        "states). One network (the first seed); (c) is a surrogate model, not the network, and (d) is one "
+        "restart per T, so the order of neighbouring T is not significant."),
     "fig5_third_eigenvalue.png": (
         "Fig. 5. Rank-1 linear model (T = 50): the third, real eigenvalue lambda3 and the modulus of the "
         "complex pair |lambda1| of the joint map per update (solid: exact eigenvalues; dashed: the paper's "
-        "stage-2 approximations, Eqs. 11-12), with the stages. One seed; the approximations are only claimed "
-        "for stage 2."),
+        "stage-2 approximations, Eqs. 11-12), with the stages. One network (the first seed); the approximations "
+        "are only claimed for stage 2, so their drift after stabilisation is expected."),
     "fig6_tracking.png": (
         "Fig. 6. 2-D multi-frequency tracking (linear CTRNN N = 100, alpha = 0.1, Adam 1e-3), one network. "
         "(a) closed-loop training loss with the update at which each frequency is acquired (probe error < 1/2 "
@@ -73,11 +76,14 @@ FIGURES = {
         "App. A.2. Control cost reg_u (the authors' reg_U, summed over the batch of 100): state part of the "
         "training loss, final trajectories from (1, 1), (k1, k2) paths on the exact stability regions (the "
         "landscape window covers every path), final closed-loop test cost. Tanh RNNs from the same initial "
-        "network, one seed per reg_u, so differences between neighbouring reg_u are not significant."),
+        "network, one network per reg_u (4 values at the default scale, 5 with --full; first seed), so differences "
+        "between neighbouring reg_u are not significant."),
     "figA3_spectra.png": (
         "App. A.3. Eigenvalues of the recurrent weights W_rec before (open grey circles) and after (blue dots) "
-        "training, one tanh RNN per control cost; bottom: the moduli sorted, initial and trained. An outlier "
-        "(real or a conjugate pair) separates from a bulk compressed towards 0. One seed per reg_u."),
+        "training, one tanh RNN per control cost (first seed); bottom: the moduli sorted, initial and trained. "
+        "The paper reports an outlier (real or a conjugate pair) beside a bulk compressed towards 0: compare the "
+        "sorted moduli to see whether this run's bulk moved at all, and see the claims table for the outlier's "
+        "size relative to the bulk."),
 }
 
 
@@ -203,9 +209,9 @@ def fig3(res, out, quiet):
     mid.semilogy(f3["grid"], f3["closed_form"] / f3["rollout"], "r")
     mid.axhline(1, color="k", lw=0.5)
     mid.axvspan(*band, color="tab:blue", alpha=0.15, lw=0, label="σ_zm visited in stages 1–2")
-    mid.set(xlabel="σ_zm", ylabel="closed form / rollout",
-            title=f"where training lives: ratio {np.min(f3['ratio_trained']):.3g} to "
-                  f"{np.max(f3['ratio_trained']):.3g}, median |rel. error| {f3['median_rel_error_trained']:.2f}")
+    mid.set(xlabel="σ_zm", ylabel="closed form / rollout")
+    mid.set_title(f"where training lives: ratio {np.min(f3['ratio_trained']):.3g} to "
+                  f"{np.max(f3['ratio_trained']):.3g}, median |rel. error| {f3['median_rel_error_trained']:.2f}", fontsize=9)
     mid.legend(fontsize=7)
     right.plot(np.arange(len(r1["sig"])), r1["sig"][:, 0], ".-", ms=2)
     right.axhline(0, color="k", lw=0.5)
@@ -323,7 +329,7 @@ def fig_spectra(res, out, quiet):
     fig, axes = plt.subplots(2, len(reg), figsize=(3.4 * len(reg), 6.8), squeeze=False, layout="constrained")
     theta = np.linspace(0, 2 * np.pi, 300)
     for top, bottom, r in zip(axes[0], axes[1], reg):
-        start, final = (np.linalg.eigvals(np.asarray(W, np.float64)) for W in res["reg"][r]["W_rec"])
+        start, final = (an.eigvals(W) for W in res["reg"][r]["W_rec"])
         final = final[np.argsort(-np.abs(final))]
         top.plot(np.cos(theta), np.sin(theta), "k", lw=0.5)
         top.plot(final.real, final.imag, ".", color="tab:blue", ms=3, label="trained")

@@ -39,19 +39,23 @@ def _crossover(ax, tr, colours, names):
     first, second = np.argsort([f for _, f in probes])[:2]
     snaps, errors = tr["snapshot_update"], tr["errors"]
     if acquired[first] >= 0 and acquired[second] >= 0:
-        lo = max(0, acquired[first] - (acquired[second] - acquired[first]) // 2)
-        hi = acquired[second] + (acquired[second] - acquired[first])
+        # from the first frequency's acquisition (the update-0 errors, 10-30x no control, would squash
+        # the axis) to as far past the second's
+        lo, hi = acquired[first], acquired[second] + (acquired[second] - acquired[first])
         window = (snaps >= lo) & (snaps <= hi)
-        ax.set_title(f"crossover around the acquisition of {names[second].split(' (')[0]}", fontsize=9)
+        ax.set_title(f"crossover: from the acquisition of {names[first].split(' (')[0]} past that of "
+                     f"{names[second].split(' (')[0]} (linear axis, zoomed)", fontsize=9)
     else:
-        window = np.ones_like(snaps, dtype=bool)
+        window = snaps >= snaps[min(1, len(snaps) - 1)]
         ax.set_title("crossover: the second frequency was not acquired in this run", fontsize=9)
     for i in (first, second):
         ax.plot(snaps[window], errors[window, i], ".-", ms=3, color=colours[i], label=names[i])
         if acquired[i] >= 0:
             ax.axvline(acquired[i], color=colours[i], ls="--", lw=0.8)
     ax.axhline(LEVEL, color="k", lw=0.5, ls=":")
-    ax.set(xlabel="update", ylabel="probe error / no control")
+    shown = errors[window][:, [first, second]]
+    ax.set(xlabel="update", ylabel="probe error / no control",
+           ylim=(0, min(1.2 * float(np.max(shown)), 1.5) if shown.size else 1.5))
     ax.legend(fontsize=7)
 
 
