@@ -35,7 +35,12 @@ default) is the paper's double-integrator runs at one seed, the rank-1 run for 4
 only, and Fig. 6 says which. ``"full"`` is the paper's scale: three seeds, five control costs,
 1,000 rank-1 updates, 5,000 tracking updates at batch 100 (closed and open loop); slow on a CPU.
 
-Wall time of the default scale: not yet measured (see the report).
+Wall time of the default scale (2026-12-03, the shared 2-core machine with other heavy jobs):
+training 47 min (the five runs' recorded ``wall_time``: 228 + 380 + 105 + 908 + 1,196 s, 1,375 s of
+it XLA compilation, most for the tracking programs; load not recorded, 15-20 that afternoon),
+then analyses, figures and claims on the stored runs 3.8 min (``/usr/bin/time``: 101 s user CPU;
+``uptime`` load 9.4 at the start, 9.2 at the end). Expect less on a quiet machine. The measured
+claims table is ``docs/studies/ger-barak/claims.json``.
 """
 
 from __future__ import annotations
