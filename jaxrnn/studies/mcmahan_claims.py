@@ -122,7 +122,8 @@ def claims(q: dict, table: dict, convention: str) -> list[Claim]:
                       "fraction of Hebbian / full-FORCE members meeting the criterion on N-CDI, N > 2", None,
                       "< 0.5", None, None,
                       note="not trained: the packaged config (the study's 1,920 networks) trains N-CDI with BPTT and GA "
-                           "only; see benchmarks/learning_rules.py for H and FF on N > 2"))
+                           "only, as the paper's figures do; Hebbian and full-FORCE on N > 2 were not measured "
+                           "(the all-rules-learn rows show how they fare on CDI, N = 2)"))
     for task in ("rdm", "cdi"):
         f3, name = q["fig3"][task], TASK_NAMES[task]
         rows.append(_row(f"attractors-multiply-with-noise-{task}", "3.3", "fig3_noise.png",
