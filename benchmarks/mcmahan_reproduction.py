@@ -9,6 +9,7 @@ rule the members that met the criterion and their updates to it (an update is an
 GA generation, 10 Hebbian trials or one full-FORCE trial).
 
     python benchmarks/mcmahan_reproduction.py [--out /tmp/mcmahan-bench] [--scale cpu]
+    python benchmarks/mcmahan_reproduction.py --out DIR --record DIR/timing.json   # a finished run
 
 The target of issue #13: the CPU scale in at most 60 minutes on this 2-core machine.
 """
@@ -36,19 +37,29 @@ def main(argv=None) -> dict:
     parser.add_argument("--scale", default="cpu", choices=("test", "cpu"))
     parser.add_argument("--keep", action="store_true", help="resume an existing --out instead of starting fresh")
     parser.add_argument("--results", type=Path, default=HERE / "results")
+    parser.add_argument("--record", type=Path, default=None, metavar="TIMING_JSON",
+                        help="record a finished run in --out instead of running: its timing.json as written by "
+                             "the run that trained it (a later resume rewrites timing.json with its own times)")
     args = parser.parse_args(argv)
-    if args.out.exists() and not args.keep:
+    if args.out.exists() and not args.keep and args.record is None:
         shutil.rmtree(args.out)
     sys.path.insert(0, str(HERE))
     from bptt_population import _machine
 
     from jaxrnn.studies import mcmahan
 
-    load_before = list(os.getloadavg())
-    start = time.time()
-    doc = mcmahan.reproduce(args.out, scale=args.scale, quiet=True)
-    wall = time.time() - start
-    timing = json.loads((args.out / "timing.json").read_text())
+    if args.record is not None:
+        timing = json.loads(args.record.read_text())
+        doc = json.loads((args.out / "claims.json").read_text())
+        wall, load_before = timing["seconds"]["total_s"], timing.get("loadavg_at_start", [float("nan")] * 3)
+        peak = timing["peak_rss_bytes"]
+    else:
+        load_before = list(os.getloadavg())
+        start = time.time()
+        doc = mcmahan.reproduce(args.out, scale=args.scale, quiet=True)
+        wall = time.time() - start
+        timing = json.loads((args.out / "timing.json").read_text())
+        peak = int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
     members = {k: v for k, v in timing["updates_to_criterion"].items()}
     table_rows = []
     import xarray as xr  # noqa: F401  (loaded by the study already)
@@ -67,12 +78,14 @@ def main(argv=None) -> dict:
                                "max_updates": int(met.max()) if len(met) else None})
     verdicts = {c["id"]: c["holds"] for c in doc["claims"]}
     result = {
-        "benchmark": "mcmahan_reproduction", "command": f"python benchmarks/mcmahan_reproduction.py --scale {args.scale}",
+        "benchmark": "mcmahan_reproduction", "command": (f"mcmahan.reproduce(out, scale={args.scale!r}), recorded by --record" if args.record is not None
+                    else f"python benchmarks/mcmahan_reproduction.py --scale {args.scale}"),
         "time": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), "machine": _machine(),
-        "loadavg_before": load_before, "loadavg_after": list(os.getloadavg()),
+        "loadavg_before": load_before,
+        "loadavg_after": timing["loadavg_at_end"] if args.record is not None else list(os.getloadavg()),
         "rows": [{"kind": "reproduction", "scale": args.scale, "wall_s": round(wall, 1),
                   **{k: round(v, 1) for k, v in timing["seconds"].items()},
-                  "peak_rss_bytes": int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024,
+                  "peak_rss_bytes": peak,
                   "networks": timing["members"], "met_criterion": timing["met"],
                   "load_1min_before": round(load_before[0], 2)}] + table_rows,
         "updates_to_criterion": members, "claims": verdicts,

@@ -172,7 +172,7 @@ def reproduce(out, *, scale: str = "cpu", quiet: bool = False, convention: str =
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    times, start = {}, time.perf_counter()
+    times, start, load_at_start = {}, time.perf_counter(), list(os.getloadavg())
     raw, text = study_config(scale_obj)
     (out / "config.toml").write_text(text)
     config = population.from_dict(raw, source=text, name=raw["run"].get("name", "mcmahan"))
@@ -215,7 +215,7 @@ def reproduce(out, *, scale: str = "cpu", quiet: bool = False, convention: str =
                       "met": int(np.sum(table["met"] & (table["rule"] == rule))),
                       "members": int(np.sum(table["rule"] == rule))} for rule in RULES}
     timing = {"scale": scale, "seconds": times, "peak_rss_bytes": _peak_rss_bytes(),
-              "loadavg_at_end": list(os.getloadavg()), "updates_to_criterion": updates, "members": n, "met": n_met}
+              "loadavg_at_start": load_at_start, "loadavg_at_end": list(os.getloadavg()), "updates_to_criterion": updates, "members": n, "met": n_met}
     (out / "timing.json").write_text(json.dumps(timing, indent=1) + "\n")
     if not quiet:
         print("\n".join(summary_lines(doc)))
