@@ -39,6 +39,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from jaxrnn.analysis.fixed_point_inputs import (CONTEXT_PROBE_MAX, FIGURE1_LEVELS, NUM_PROBES_PER_CONTEXT,
                                                 RDM_PROBE_LEVELS, RDM_PROBE_SCALE)
@@ -167,8 +168,6 @@ def reproduce(out, *, scale: str = "cpu", quiet: bool = False, convention: str =
     if convention not in CONVENTIONS:
         raise ValueError(f"convention = {convention!r} is not allowed: must be one of {list(CONVENTIONS)}")
     from jaxrnn import population
-    from jaxrnn.studies import mcmahan_claims, mcmahan_figures as figs, mcmahan_figures_noise as figs_noise
-    from jaxrnn.studies.mcmahan_quantities import quantities
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -181,6 +180,18 @@ def reproduce(out, *, scale: str = "cpu", quiet: bool = False, convention: str =
     num_steps = scale_obj.num_steps or 750
     table = member_table(dataset, scale_obj)
     _write_members(out / "members.md", table)
+
+    # One BLAS thread for the analyses' stacks of small eigen/SVD problems: OpenBLAS's threads spin
+    # on a loaded machine (the Ger & Barak analyses measured 50x slower eigvals with 2 threads at load 8).
+    with threadpool_limits(1, user_api="blas"):
+        return _analyse_and_report(out, dataset, table, scale, scale_obj, convention, num_steps, times, start,
+                                   load_at_start, quiet)
+
+
+def _analyse_and_report(out, dataset, table, scale, scale_obj, convention, num_steps, times, start, load_at_start,
+                        quiet) -> dict:
+    from jaxrnn.studies import mcmahan_claims, mcmahan_figures as figs, mcmahan_figures_noise as figs_noise
+    from jaxrnn.studies.mcmahan_quantities import quantities
 
     t0 = time.perf_counter()
     trained, untrained = analyses(dataset, table, out, scale_obj, num_steps)
