@@ -26,8 +26,13 @@ or ``jaxrnn reproduce mcmahan [--full]`` / ``python examples/learning_rules.py [
 5. **Figures** (:data:`FIGURES`) and **claims** (:mod:`~jaxrnn.studies.mcmahan_claims`,
    ``claims.json`` / ``claims.md``), plus ``timing.json`` (wall time per stage, peak RSS).
 
-Measured wall time of the CPU scale: see ``benchmarks/results/mcmahan_reproduction-cpu.json``
-(``python benchmarks/mcmahan_reproduction.py``), with the load average it ran at.
+Measured wall time of the CPU scale (96 networks): **68 min** — training 64 min, analyses,
+statistics and figures 3.4 min, peak RSS 2.0 GiB — on the shared 2-core machine at load 7.6–13
+(1-min average; three other heavy jobs), 2026-12-03, with
+``PYTHONPATH=. nice -n 5 python -c "...mcmahan.reproduce(out, scale='cpu')"`` (killed once at
+minute 58 and re-run, which resumed). 47 of 96 networks met the criterion; claims table in
+``docs/studies/mcmahan/claims.json``, timings in ``benchmarks/results/mcmahan_reproduction-cpu.json``.
+At quiet load it would be several times faster (re-measure there).
 """
 
 from __future__ import annotations

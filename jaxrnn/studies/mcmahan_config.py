@@ -19,6 +19,14 @@ update caps                20,000 / 2,000 / …     :data:`CPU_UPDATES`
 snapshots                  6                      2 (update 0 and the last)
 =========================  =====================  =========================================
 
+**Why the CPU scale is this small.** A first launch with 6 seeds (4 on N-CDI, N = 3…6), 1,000
+validation trials and caps 1,500 / 800 / 3,000 / 1,500 projected 2.5 h on the shared machine at
+load 9, so the scale was cut *before* any result was seen: 3 seeds, N-CDI at N = 3 and 6, 500
+validation trials, caps :data:`CPU_UPDATES`. The thresholds of the claims were not touched. Fewer
+seeds make every silhouette and rank correlation noisier (n is printed on every row), and the
+caps are short for GA on CDI and σ = 1.0, Hebbian (20,000 trials; Miconi ran 50,401) and
+N-CDI 6 — see ``members.md`` of a run for who met the criterion.
+
 **Why the noise is scaled.** The validation coherences are ``linspace(0, 0.1875, 20)``, so the
 best possible accuracy (an ideal observer summing the cued input over the trial) is
 ``mean_μ Φ(μ √T / σ)``: 0.975, 0.950 and 0.913 at the study's ``T = 750`` and σ = 0.1, 0.5,
