@@ -24,11 +24,13 @@ with 5 seeds and a snapshot every 2nd iteration, of which every 2nd is analysed 
 updates of 2 × 32 steps (SAC: 2 rounds of 16 steps and 2 gradient steps of 4 windows × 8 steps) —
 it only exercises the pipeline; its claims mean nothing.
 
-Measured wall time of ``scale="cpu"`` (PPO only; 2-core CPU shared with other jobs, load average
-17–22 throughout, so each process got ≈ 20 % of a core): ≈ 13 min training (both compiles
-included) + 30.5 min analyses, figures and claims (``python -c "from jaxrnn.studies import
-huang; huang.reproduce('runs/huang', scale='cpu')"``, run in two parts that resumed the stored
-population). Not yet measured on an idle machine.
+Measured wall time of ``scale="cpu"`` (``python -c "from jaxrnn.studies import huang;
+huang.reproduce('runs/huang', scale='cpu')"``, 2-core CPU shared with other jobs, in parts that
+resumed the stored populations and analyses): PPO ≈ 13 min training (both compiles included) +
+30.5 min analyses, figures and claims at load average 17–22; SAC (10 agents × 60 iterations) ≈ 58
+min training (both compiles) at load 6.5–11 (median 9.7), then 9.5 min to reload both stores
+and the PPO analyses, analyse SAC and draw every figure and claim (load 8–11). Not yet measured on
+an idle machine.
 
 Outputs in ``out``: one population run per algorithm (``out/<algorithm>/run``, resumable),
 the analyses (``out/<algorithm>/analysis_<task>.npz``, reloaded when present), the figures

@@ -22,6 +22,7 @@ from jaxrnn.analysis.stats import linear_regression  # noqa: E402
 from jaxrnn.tasks.pendulum import angle_normalize  # noqa: E402
 
 TARGET = -250.0
+TASKS = ("pendulum-po", "pendulum-fo")
 
 
 def new_figure(nrows: int, ncols: int, figsize, caption_height: float, **subplots):
@@ -118,7 +119,10 @@ def figure_policy(out: Path, result) -> dict:
         ax.set_xlabel("θ (rad)")
     axes[1, 3].set_xlabel("iteration")
     top.colorbar(im, ax=axes[:, :3], label="mean torque μ (clipped to ±2)", shrink=0.8)
-    caption(strip, f"Fig. 1b, {scale_words(result)}. Policy landscape μ(θ, θ̇): the Gaussian policy's mean after "
+    flat = all(decisiveness(result["tasks"][t]["analysis"]["landscape"])[:, 0].max() < 0.05 for t in TASKS)
+    blank = (" An all-white iteration-0 panel is not missing data: the untrained policy outputs ≈ 0 torque "
+             "everywhere." if flat else "")
+    caption(strip, f"Fig. 1b, {scale_words(result)}.{blank} Policy landscape μ(θ, θ̇): the Gaussian policy's mean after "
             "driving the RNN from its zero (episode-start) state with the observations of the zero-torque "
             f"free-swing trajectory that ends in (θ, θ̇) ({result['settings']['history']} steps, so a PO agent can "
             "infer θ̇), for the PO (top) and FO (bottom) agent with the best final return. Red: positive torque. "
@@ -257,7 +261,10 @@ def figure_fp(out: Path, result) -> dict:
             "snapshot) against the distance of the stable goal FP to its position at the final snapshot; black: OLS "
             f"fit (slope with 95 % CI, Pearson r, two-sided p). Seeds without a stable goal FP at the final snapshot "
             f"({missing}/{len(seeds)}) have no final position and drop out, as do snapshots without one. Points of "
-            "one seed are not independent (consecutive snapshots), so p overstates the evidence.")
+            "one seed are not independent (consecutive snapshots), so p overstates the evidence; and both "
+            "quantities change most when the agent learns, so a high pooled r can reflect the before/after-learning "
+            "contrast (points near reward-to-go 0 vs far above it) rather than a graded relation: read the points, "
+            "not only the line.")
     fig.savefig(out / f"fig1d_fp_{algo}.png", dpi=110)
     plt.close(fig)
     return notes
