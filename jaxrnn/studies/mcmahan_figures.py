@@ -60,7 +60,7 @@ def mds_scatter(ax, D: np.ndarray, labels, colors: dict, names: dict, *, jitter:
                 size: float = 16) -> None:
     """Classical MDS of ``D`` drawn by label; ``jitter`` (fraction of the range) separates identical points."""
     if len(D) < 3 or not np.all(np.isfinite(D)):
-        why = ("no network here: none trained at this scale\nor none met the criterion (members.md)" if len(D) == 0
+        why = ("no network: none trained\nat this scale or none met\nthe criterion (members.md)" if len(D) == 0
                else f"{len(D)} networks met the criterion:\nno embedding")
         ax.text(0.5, 0.5, why, ha="center", va="center",
                 transform=ax.transAxes, fontsize=7)
@@ -214,7 +214,8 @@ def draw_attractors(ax, example: dict, *, cmap="coolwarm", vmax=0.5) -> None:
 
 
 def fig1d_attractors(path: Path, examples: dict, context: dict) -> None:
-    fig, axes = plt.subplots(2, len(RULES), figsize=(3.2 * len(RULES), 6.6), squeeze=False)
+    fig, axes = plt.subplots(2, len(RULES), figsize=(3.6 * len(RULES), 7.4), squeeze=False)
+    fig.subplots_adjust(top=0.80, hspace=0.35, wspace=0.15, left=0.03, right=0.88)  # room for the header and titles
     for row, task in enumerate(("rdm", "cdi")):
         for col, rule in enumerate(RULES):
             ax = axes[row, col]
@@ -226,9 +227,9 @@ def fig1d_attractors(path: Path, examples: dict, context: dict) -> None:
             draw_attractors(ax, ex)
             stable = [int(np.sum(ex["stable"][ex["value"] == v])) for v in (-0.5, -0.2, 0.0, 0.2, 0.5)]
             ax.set_title(f"{TASK_NAMES[task]} — {RULE_NAMES[rule]} (member {ex['member']})\n"
-                         f"stable FPs at u = −.5, −.2, 0, .2, .5: {stable}", fontsize=7)
+                         f"stable FPs per u (−.5 … .5): {stable}", fontsize=7)
     sm = plt.cm.ScalarMappable(cmap="coolwarm", norm=plt.Normalize(-0.5, 0.5))
-    fig.colorbar(sm, ax=axes, fraction=0.02, label="static input u")
+    fig.colorbar(sm, cax=fig.add_axes((0.91, 0.15, 0.012, 0.6)), label="static input u")
     header(fig, context, "Fig. 1d: fixed points at u ∈ {−0.5, −0.2, 0, 0.2, 0.5} in the first two PCs of each network's "
                          "activity (filled: stable, open: unstable; CDI: ○ context 1, □ context 2)")
     save(fig, path)
@@ -248,6 +249,11 @@ def silhouette_curve(ax, xs, pairs, label, color) -> None:
     for x, tt in zip(xs, t):
         if tt.ok:
             ax.annotate(f"p={tt.p_value:.2f}", (x, tt.value), fontsize=6, xytext=(2, 4), textcoords="offset points")
+    if not any(x.ok for x in t):
+        ax.text(0.5, 0.5, "no silhouette computed at any level\n(see the title / claims.md for why)", ha="center",
+                va="center", transform=ax.transAxes, fontsize=7)
+    if all(float(x).is_integer() for x in xs):
+        ax.set_xticks(list(xs))  # N is a count: no 1.25 contexts
     ax.axhline(0, c="0.7", lw=0.6)
 
 

@@ -52,7 +52,8 @@ def fig3_noise(path: Path, q: dict, examples: dict, context: dict) -> None:
             x = sel["noise"][idx][m]
             ax.scatter(x * (1 + 0.04 * (r - 1.5)), counts[m], c=COLORS[rule], s=10, alpha=0.5)
             means = [np.mean(counts[m][x == v]) if np.any(x == v) else np.nan for v in levels]
-            ax.plot(levels, means, "-", c=COLORS[rule], label=f"{RULE_NAMES[rule]} ({m.sum()})")
+            ax.plot(np.asarray(levels) * (1 + 0.04 * (r - 1.5)), means, "-", c=COLORS[rule], lw=1.2,
+                    label=f"{RULE_NAMES[rule]} ({m.sum()})")  # offset like the points: equal means stay visible
         untrained = q["attractors"]["untrained"][idx]
         ax.plot(levels, [np.mean(untrained[sel["noise"][idx] == v]) for v in levels], "k--", lw=0.8, label="untrained")
         ax.set_xticks(levels, [f"{v:g}" for v in levels])
@@ -117,12 +118,13 @@ def fig4_integration(path: Path, q: dict, traces: dict, num_steps: int, context:
         ax.set_title(f"{TASK_NAMES[task]}: integration strategy by noise\n"
                      + sep_text(f4["stable_rho"], "ρ(noise, stable)"), fontsize=7)
         ax = axes[row, 2]
-        for rule in RULES:
+        for r, rule in enumerate(RULES):  # rules side by side at each level (categorical x), so none hides another
             m = sel["rule"][idx] == rule
             if m.any():
-                ax.plot(levels, [np.mean(classes[m & (noise == v)] == STABLE) if np.any(m & (noise == v)) else np.nan
-                                 for v in levels], "o-", c=COLORS[rule], label=f"{RULE_NAMES[rule]} ({m.sum()})")
-        ax.set_xticks(levels, [f"{v:g}" for v in levels])
+                ax.plot(np.arange(len(levels)) + (r - 1.5) * 0.08,
+                        [np.mean(classes[m & (noise == v)] == STABLE) if np.any(m & (noise == v)) else np.nan
+                         for v in levels], "o-", c=COLORS[rule], label=f"{RULE_NAMES[rule]} ({m.sum()})")
+        ax.set_xticks(np.arange(len(levels)), [f"{v:g}" for v in levels])
         ax.set_ylim(-0.05, 1.05)
         ax.set_xlabel("study noise σ")
         ax.set_ylabel("fraction stable integrators")
