@@ -6,6 +6,7 @@ Each rule registers itself in :mod:`jaxrnn.rules.registry` so configs can name i
 from jaxrnn._checks import check_choice, check_range
 from jaxrnn.rules.base import LearningRule
 from jaxrnn.rules.bptt import KERNELS, BPTTHParams, BPTTState, bptt
+from jaxrnn.rules.bptt import conformance_example as bptt_example
 from jaxrnn.rules.full_force import FullForceHParams, FullForceState, full_force  # registers "full_force"
 from jaxrnn.rules.ga import GAHParams, GAState, ga  # registers "ga"
 from jaxrnn.rules.registry import get_rule, register_rule, registered_rules, rule_fields
@@ -43,6 +44,7 @@ register_rule(
         "max_grad_norm": float("inf"),
     },
     check=_check_bptt,
+    example=bptt_example,
 )
 
 __all__ = [

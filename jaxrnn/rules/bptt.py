@@ -340,3 +340,13 @@ def _param_names(cell, readout, input_size: int) -> list[str]:
     )
     paths = jax.tree_util.tree_flatten_with_path(shapes)[0]
     return sorted({getattr(p[-1], "key", str(p[-1])) for p, _ in paths})
+
+
+def conformance_example():
+    """A tiny instance ``(rule, hparams)`` for :func:`jaxrnn.rules.conformance.check_rule`."""
+    from jaxrnn.tasks.registry import make
+
+    task, params = make("rdm", num_steps=8)
+    rule = bptt(CTRNN(6, alpha=0.1, activation="shifted_tanh", output="state"), task, batch=4,
+                readout=LinearReadout(1), num_validation_trials=8)
+    return rule, rule.default_hparams.replace(task=params)

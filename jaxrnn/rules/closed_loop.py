@@ -221,6 +221,18 @@ def _check_closed_loop(values) -> None:
 
 
 # reg_u has no registry default: the factory's plant-dependent one applies (0.005 / 0).
+
+
+def conformance_example():
+    """A tiny instance ``(rule, hparams)`` for :func:`jaxrnn.rules.conformance.check_rule`."""
+    from jaxrnn.models.cells import CTRNN
+    from jaxrnn.tasks.registry import make
+
+    plant, params = make("double-integrator", max_steps_in_episode=6)
+    rule = closed_loop(CTRNN(6, alpha=1.0, activation="tanh", output="rate"), plant, batch=4, num_test=2)
+    return rule, rule.default_hparams.replace(task=params)
+
+
 register_rule(
     "closed_loop",
     closed_loop,
@@ -236,4 +248,5 @@ register_rule(
         "max_grad_norm": 1.0,
     },
     check=_check_closed_loop,
+    example=conformance_example,
 )

@@ -295,6 +295,18 @@ def _check_full_force(values) -> None:
 # ``ff_alpha`` has no config default on purpose: left out of [rule], each member gets the study's
 # value for its task from the factory (50,000 RDM, 10,000 CDI/N-CDI), so one grid over tasks
 # reproduces the study; set it in [rule] to override (or sweep) it for every task.
+
+
+def conformance_example():
+    """A tiny instance ``(rule, hparams)`` for :func:`jaxrnn.rules.conformance.check_rule`."""
+    from jaxrnn.tasks.registry import make
+
+    task, params = make("rdm", num_steps=8)
+    rule = full_force(CTRNN(6, alpha=0.1, activation="tanh", output="rate"), task, readout=LinearReadout(1),
+                      error_trigger=2, num_settle_trials=1, num_validation_trials=8)
+    return rule, rule.default_hparams.replace(task=params)
+
+
 register_rule(
     "full_force",
     full_force,
@@ -309,4 +321,5 @@ register_rule(
     },
     check=_check_full_force,
     model_defaults={"activation": "tanh", "output": "rate"},
+    example=conformance_example,
 )

@@ -249,6 +249,17 @@ def _check_ga(values) -> None:
         fail("rule.trainable", trainable, "a list of parameter names, e.g. [\"W_in\", \"W_rec\", \"W_out\"]")
 
 
+def conformance_example():
+    """A tiny instance ``(rule, hparams)`` for :func:`jaxrnn.rules.conformance.check_rule`."""
+    from jaxrnn.models.cells import CTRNN
+    from jaxrnn.tasks.registry import make
+
+    task, params = make("rdm", num_steps=8)
+    rule = ga(CTRNN(6, alpha=0.1, activation="shifted_tanh", output="state"), task, readout=LinearReadout(1),
+              population_size=4, num_parents=2, batch=4, num_validation_trials=8)
+    return rule, rule.default_hparams.replace(task=params)
+
+
 register_rule(
     "ga",
     ga,
@@ -265,4 +276,5 @@ register_rule(
         "init_state_scale": 0.3,
     },
     check=_check_ga,
+    example=conformance_example,
 )

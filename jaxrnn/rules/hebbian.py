@@ -391,6 +391,16 @@ def _check_hebbian(values):
     check_range("rule.eval_window", values["eval_window"], 1, integer=True)
 
 
+def conformance_example():
+    """A tiny instance ``(rule, hparams)`` for :func:`jaxrnn.rules.conformance.check_rule`."""
+    from jaxrnn.tasks.registry import make
+
+    task, params = make("rdm", num_steps=8)
+    rule = hebbian(CTRNN(6, alpha=0.1, activation="tanh", output="rate"), task, readout=LinearReadout(1),
+                   num_validation_trials=8)
+    return rule, rule.default_hparams.replace(task=params)
+
+
 register_rule(
     "hebbian",
     hebbian,
@@ -399,4 +409,5 @@ register_rule(
     defaults=DEFAULTS,
     check=_check_hebbian,
     model_defaults={"activation": "tanh", "output": "rate"},
+    example=conformance_example,
 )

@@ -71,6 +71,7 @@ from jaxrnn.rules.controller import (
     check_common,
     controller_sizes,
     controller_step,
+    default_readout,
     default_gain,
     episode_sum,
     evaluator,
@@ -303,6 +304,21 @@ def _check_open_loop(values) -> None:
     check_range("rule.teacher_snapshot", values["teacher_snapshot"], integer=True)
 
 
+def conformance_example():
+    """A tiny instance ``(rule, hparams)`` for :func:`jaxrnn.rules.conformance.check_rule`."""
+    from jaxrnn.models.cells import CTRNN
+    from jaxrnn.tasks.registry import make
+
+    plant, params = make("double-integrator", max_steps_in_episode=6)
+    cell = CTRNN(6, alpha=1.0, activation="tanh", output="rate")
+    input_size, control_size = controller_sizes(plant)
+    readout = default_readout(cell, control_size)
+    teachers = jax.vmap(lambda k: init_controller(cell, readout, k, input_size, 1.0))(
+        jax.random.split(jax.random.PRNGKey(7), 2))  # a bank of two untrained teachers
+    rule = open_loop(cell, plant, teachers, batch=4, num_test=2)
+    return rule, rule.default_hparams.replace(task=params)
+
+
 register_rule(
     "open_loop",
     open_loop,
@@ -323,4 +339,5 @@ register_rule(
         "teacher_member": 0,
     },
     check=_check_open_loop,
+    example=conformance_example,
 )

@@ -428,6 +428,17 @@ def _check_ppo(values) -> None:
         check_choice(f"rule.{name}", values[name], (True, False))
 
 
+def conformance_example():
+    """A tiny instance ``(rule, hparams)`` for :func:`jaxrnn.rules.conformance.check_rule`."""
+    from jaxrnn.models.cells import VanillaRNN
+    from jaxrnn.tasks.registry import make
+
+    env, params = make("pendulum-po")
+    rule = ppo(VanillaRNN(4), env, num_envs=2, num_steps=8, num_minibatches=1, num_epochs=1, hidden_head=4,
+               num_eval_episodes=1, eval_steps=8)
+    return rule, rule.default_hparams.replace(task=params)
+
+
 register_rule(
     "ppo",
     ppo,
@@ -435,4 +446,5 @@ register_rule(
     hparams_cls=PPOHParams,
     defaults={**STATIC_DEFAULTS, **HPARAM_DEFAULTS},
     check=_check_ppo,
+    example=conformance_example,
 )

@@ -392,6 +392,18 @@ def _check_recurrent_sac(values) -> None:
     check_range("rule.learning_starts", values["learning_starts"], 0, integer=True)
 
 
+def conformance_example():
+    """A tiny instance ``(rule, hparams)`` for :func:`jaxrnn.rules.conformance.check_rule`."""
+    from jaxrnn.models.cells import VanillaRNN
+    from jaxrnn.tasks.registry import make
+
+    env, params = make("pendulum-po")
+    rule = recurrent_sac(VanillaRNN(4), env, num_envs=2, num_steps=8, num_rounds=2, gradient_steps=2,
+                         batch_size=2, sequence_length=4, buffer_size=64, hidden_head=4, num_eval_episodes=1,
+                         eval_steps=8)
+    return rule, rule.default_hparams.replace(task=params, random_steps=jnp.asarray(4), learning_starts=jnp.asarray(4))
+
+
 register_rule(
     "recurrent_sac",
     recurrent_sac,
@@ -399,4 +411,5 @@ register_rule(
     hparams_cls=SACHParams,
     defaults={**STATIC_DEFAULTS, **HPARAM_DEFAULTS, **INT_HPARAM_DEFAULTS},
     check=_check_recurrent_sac,
+    example=conformance_example,
 )

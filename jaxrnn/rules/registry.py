@@ -7,7 +7,10 @@ its hyper-parameter dataclass (every field except ``task`` and ``gain`` is a swe
 config defaults, an eager validator raising ``ValueError`` naming ``rule.<field>``, and the
 ``[model]`` values the rule needs (``model_defaults``), which a member whose config leaves those
 fields unset takes instead of :class:`~jaxrnn.population.config.ModelConfig`'s defaults (Hebbian
-and full-FORCE: ``activation = "tanh"``, ``output = "rate"``). The JAX-free config check reads
+and full-FORCE: ``activation = "tanh"``, ``output = "rate"``), and ``example``: a zero-argument
+function returning ``(rule, hparams)`` for a tiny instance (a few units, a few steps) on a task
+the rule serves, on which ``tests/test_rule_conformance.py`` runs
+:func:`jaxrnn.rules.conformance.check_rule` — so a rule registered later is checked too. The JAX-free config check reads
 all of this from ``jaxrnn/configs/schema.json`` (:mod:`jaxrnn.population.schema`).
 
 The runner calls ``factory(cell, task, readout=..., **static)``; ``readout`` is passed only
@@ -32,6 +35,7 @@ class RuleEntry(NamedTuple):
     defaults: Mapping[str, Any]
     check: Callable[[Mapping[str, Any]], None] | None
     model_defaults: Mapping[str, Any] = {}
+    example: Callable[[], tuple[Any, Any]] | None = None
 
 
 _RULES: dict[str, RuleEntry] = {}
@@ -46,11 +50,13 @@ def register_rule(
     defaults: Mapping[str, Any],
     check: Callable[[Mapping[str, Any]], None] | None = None,
     model_defaults: Mapping[str, Any] | None = None,
+    example: Callable[[], tuple[Any, Any]] | None = None,
 ) -> None:
     """Register rule ``name`` (see the module docstring for the meaning of each argument)."""
     if name in _RULES:
         raise ValueError(f"rule name {name!r} is already registered")
-    _RULES[name] = RuleEntry(factory, frozenset(static), hparams_cls, dict(defaults), check, dict(model_defaults or {}))
+    _RULES[name] = RuleEntry(factory, frozenset(static), hparams_cls, dict(defaults), check,
+                             dict(model_defaults or {}), example)
 
 
 def registered_rules() -> list[str]:
