@@ -109,13 +109,13 @@ def _split_config(items: list[str]) -> tuple[str, list[str]]:
 
 def _run(args) -> int:
     # Everything that can be refused is checked before JAX is imported and before --out is written.
-    from jaxrnn.population import checkpoint, parse
+    from jaxrnn.population import checkpoint, config_text, parse
 
     try:
         config_arg, overrides = _split_config(args.config)
         config = parse.load_config(config_arg, check=False, overrides=overrides)
         if args.memory_budget is not None:
-            parse.parse_bytes(args.memory_budget)
+            config_text.parse_bytes(args.memory_budget)
         if args.max_time is not None:
             parse_duration(args.max_time)
         if args.cpu_devices is not None and args.cpu_devices < 1:

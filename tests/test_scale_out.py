@@ -307,7 +307,7 @@ MEMORY_CHILD = textwrap.dedent("""
     sampler.join()
     after = max(peak[0], rss())
     plan = population.planner.plan_group(config.members(), config.run,
-                                         None if budget is None else population.planner.parse_bytes(budget))
+                                         None if budget is None else population.config_text.parse_bytes(budget))
     print(json.dumps({"growth": after - before, "slice": plan.population_chunk, "remat": plan.rule_overrides,
                       "per_member": plan.bytes_per_member, "loss": np.nan_to_num(ds.loss.values).tolist()}))
 """)

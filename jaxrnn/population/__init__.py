@@ -16,7 +16,8 @@ _EXPORTS = {
     "Config": "config", "Grid": "config", "Member": "config", "ModelConfig": "config", "RunConfig": "config",
     "snapshot_updates": "config",
     "from_dict": "parse", "load_config": "parse", "packaged_configs": "parse", "parse_config": "parse",
-    "parse_bytes": "planner", "plan_group": "planner", "time_one_chunk": "planner",
+    "apply_overrides": "config_text", "config_toml": "config_text", "parse_bytes": "config_text",
+    "plan_group": "planner", "time_one_chunk": "planner",
     "Progress": "progress",
     "build_rule": "builders",
     "GroupProgram": "program", "chunk_plan": "program", "make_chunk": "program", "member_keys": "program",
@@ -26,7 +27,7 @@ _EXPORTS = {
     "dry_run": "train", "group_label": "train", "needs_plan": "train", "run": "train",
     "load": "store",
 }
-_SUBMODULES = ("attributes", "builders", "checkpoint", "config", "mapping", "parse", "planner", "program", "progress",
+_SUBMODULES = ("attributes", "builders", "checkpoint", "config", "config_text", "mapping", "parse", "planner", "program", "progress",
                "runner", "schema", "sharding", "store", "train")
 
 

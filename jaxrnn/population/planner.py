@@ -29,7 +29,6 @@ import numpy as np
 
 from jaxrnn._checks import fail
 from jaxrnn.population.config import Member, RunConfig
-from jaxrnn.population.parse import parse_bytes
 from jaxrnn.population.program import chunk_plan, init_population, make_chunk, validation_key
 from jaxrnn.population.runner import prepare
 from jaxrnn.rules.registry import get_rule

@@ -52,7 +52,7 @@ import xarray as xr
 
 from jaxrnn.population.attributes import describe, param_dims
 from jaxrnn.population.checkpoint import STORE_NAME
-from jaxrnn.population.parse import config_toml
+from jaxrnn.population.config_text import config_toml
 
 PACKAGES = ("jaxrnn", "jax", "jaxlib", "flax", "optax", "gymnax", "numpy", "xarray", "zarr")
 

@@ -15,7 +15,8 @@ import xarray as xr
 from jaxrnn.population import checkpoint, sharding, store
 from jaxrnn.population.config import Config, snapshot_updates
 from jaxrnn.population.parse import load_config
-from jaxrnn.population.planner import parse_bytes, plan_group
+from jaxrnn.population.config_text import parse_bytes
+from jaxrnn.population.planner import plan_group
 from jaxrnn.population.progress import Progress
 from jaxrnn.population.runner import concat_results, group_members, group_program, train_part
 from jaxrnn.population.store import load
