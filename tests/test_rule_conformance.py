@@ -114,7 +114,7 @@ def test_a_rule_that_mixes_members_breaks_population():
         return {"w": _batched_callback(centre, state["w"])}, {"loss": jnp.sum(state["w"] ** 2)}
 
     rule, hp = _toy(update)
-    with pytest.raises(ConformanceError, match="'population' contract: member 0 of a vmapped population"):
+    with pytest.raises(ConformanceError, match="'population' contract: member 0 of a vmapped population changed"):
         check_rule(rule, hp)
 
 

@@ -3,32 +3,38 @@
 A rule is a :class:`~jaxrnn.rules.base.LearningRule` — ``init``, ``update``, ``evaluate``,
 ``network`` and ``default_hparams`` — that the population runner vmaps over members, scans over
 updates and freezes per member (:mod:`jaxrnn.population.program`). That only works if the rule
-keeps a contract the type cannot express. :func:`check_rule` checks it on one small instance:
+keeps a contract the type cannot express. :func:`check_rule` checks it on one small instance,
+run as the runner runs it: ``jit(vmap(init))``, ``jit(vmap(update))`` and ``jit(vmap(evaluate))``
+over a population of three members with different keys and different values of every float
+hyper-parameter (three compiled programs per rule, which keeps the check cheap enough to run on
+every registered rule in the test suite):
 
 ``contract``
-    ``init(key, hp)`` returns a pytree of arrays; ``update(key, state, hp)`` returns
-    ``(state, metrics)`` with a state of the *same* tree structure, shapes and dtypes and a
-    scalar, finite ``metrics["loss"]``; ``evaluate`` returns a non-empty dict of finite
-    scalars; ``network(state)`` is a non-empty pytree of float arrays.
-``jit``
-    ``init``, ``update`` and ``evaluate`` trace and compile under ``jax.jit`` and ``jax.vmap``
-    (exercised by every other check). Jitted and eager execution are not compared: under
-    ``jax.disable_jit`` every ``lax.scan`` step is dispatched op by op, which costs minutes for
-    the rules' long scans, and the runner only ever executes compiled programs.
+    ``init(key, hp)`` returns a non-empty pytree of arrays; ``update(key, state, hp)`` returns
+    ``(state, metrics)`` with a state of the *same* tree structure, shapes and dtypes and
+    scalar metrics including a finite ``"loss"``; ``evaluate`` returns a non-empty dict of
+    finite scalars; ``network(state)`` is a non-empty pytree of float arrays.
+``jit and vmap``
+    all three functions trace and compile under ``jax.jit(jax.vmap(...))`` (every check runs
+    them so). Jitted and eager execution are not compared: under ``jax.disable_jit`` every
+    ``lax.scan`` step is dispatched op by op, which costs minutes for the rules' long scans,
+    and the runner only ever executes compiled programs.
 ``deterministic``
-    the same key, state and hyper-parameters give bit-identical results.
+    the same keys, states and hyper-parameters give bit-identical results.
 ``population``
-    a member in a vmapped population of three (different keys *and* different sweepable
-    hyper-parameter values) equals the same member updated alone — no member's numbers depend
-    on another's or on its position.
+    a member's result does not depend on the rest of the population: member 0's new state and
+    metrics are the same (to float32 rounding) when the other members get other keys,
+    hyper-parameters and states. This is "a member alone equals the member in a population"
+    as the runner sees it — it never runs a member outside a vmapped population, and a
+    population of one would cost a fourth compilation per rule.
 ``isolation``
-    a member whose state is non-finite leaves the other members of the population unchanged
-    (the runner then discards its update and flags it).
+    a member whose state is non-finite leaves the other members unchanged (the runner then
+    discards its update and flags it).
 ``no recompile``
     every field of the hyper-parameter dataclass is a pytree node (a ``struct.field(pytree_node=
-    False)`` would be baked into the program, so sweeping it recompiles or is silently ignored), and
-    new values of every float leaf of ``hp`` re-use the compiled ``update`` (hyper-parameters are
-    pytree leaves, never closure constants).
+    False)`` would be baked into the program, so sweeping it recompiles or is silently ignored),
+    and new values of every float leaf of ``hp`` re-use the compiled update (hyper-parameters
+    are pytree leaves, never closure constants).
 
 Each failure raises :class:`ConformanceError` naming the broken contract and the rule.
 Every registered rule provides a small instance through ``register_rule(..., example=...)``
@@ -48,7 +54,8 @@ import numpy as np
 
 from jaxrnn.rules.base import LearningRule
 
-CHECKS = ("contract", "jit", "deterministic", "population", "isolation", "no recompile")
+CHECKS = ("contract", "jit and vmap", "deterministic", "population", "isolation", "no recompile")
+POPULATION = 3  # members in the checked population
 
 
 class ConformanceError(AssertionError):
@@ -105,43 +112,45 @@ def _identical(a: Any, b: Any) -> str | None:
     return None
 
 
-def check_contract(rule: LearningRule, hp: Any, key: jax.Array, jitted: Callable) -> tuple[Any, Any, dict]:
-    """The ``contract`` check; returns ``(state, new_state, metrics)`` for the other checks."""
-    name = rule.name
-    for field in ("init", "update", "evaluate", "network"):
-        if not callable(getattr(rule, field, None)):
-            _fail(name, "contract", f"{field} is not callable")
-    k_init, k_update, k_eval = jax.random.split(key, 3)
-    state = jax.jit(rule.init)(k_init, hp)
-    if not jax.tree.leaves(state):
+def _check_update(name: str, states: Any, out: Any) -> None:
+    """The ``contract`` check of init and update outputs (vmapped: leading axis = members)."""
+    if not jax.tree.leaves(states):
         _fail(name, "contract", "init returned an empty state")
-    out = jitted(k_update, state, hp)
     if not (isinstance(out, tuple) and len(out) == 2 and isinstance(out[1], dict)):
         _fail(name, "contract", f"update must return (state, metrics: dict), got {type(out).__name__}")
-    new_state, metrics = out
-    before, after = _signature(state), _signature(new_state)
+    new_states, metrics = out
+    before, after = _signature(states), _signature(new_states)
     if before[0] != after[0]:
         _fail(name, "contract", f"update changed the state's tree structure:\n  {before[0]}\n  -> {after[0]}")
     if before[1] != after[1]:
         changed = [f"leaf {i}: {a} -> {b}" for i, (a, b) in enumerate(zip(before[1], after[1])) if a != b]
         _fail(name, "contract", "update changed state shapes/dtypes (" + "; ".join(changed[:3]) + ")")
-    if "loss" not in metrics or np.shape(metrics["loss"]) != ():
+    if "loss" not in metrics or np.shape(metrics["loss"]) != (POPULATION,):
         _fail(name, "contract", f"update's metrics need a scalar 'loss', got {sorted(metrics)}")
     for k, v in metrics.items():
-        if np.shape(v) != ():
-            _fail(name, "contract", f"update's metric {k!r} has shape {np.shape(v)}; metrics are scalars")
-    if not np.isfinite(np.asarray(metrics["loss"])):
+        if np.shape(v) != (POPULATION,):
+            _fail(name, "contract", f"update's metric {k!r} has shape {np.shape(v)[1:]}; metrics are scalars")
+    if not np.isfinite(np.asarray(metrics["loss"])).all():
         _fail(name, "contract", f"update's loss is {metrics['loss']} on the example")
-    evaluated = jax.jit(rule.evaluate)(k_eval, new_state, hp)
+
+
+def _check_evaluate(name: str, evaluated: Any, params: Any) -> None:
+    """The ``contract`` check of evaluate's metrics (vmapped) and of one member's network."""
     if not isinstance(evaluated, dict) or not evaluated:
         _fail(name, "contract", "evaluate must return a non-empty dict of scalar metrics")
     for k, v in evaluated.items():
-        if np.shape(v) != () or not np.isfinite(np.asarray(v)):
-            _fail(name, "contract", f"evaluate's metric {k!r} = {v} is not a finite scalar")
-    params = rule.network(new_state)
+        if np.shape(v) != (POPULATION,) or not np.isfinite(np.asarray(v)).all():
+            _fail(name, "contract", f"evaluate's metric {k!r} = {v} is not a finite scalar per member")
     if not _float_leaves(params):
         _fail(name, "contract", "network(state) has no float arrays")
-    return state, new_state, metrics
+
+
+def _check_static_fields(name: str, hp: Any) -> None:
+    if dataclasses.is_dataclass(hp):
+        static = [f.name for f in dataclasses.fields(hp) if not f.metadata.get("pytree_node", True)]
+        if static:
+            _fail(name, "no recompile", f"hyper-parameter field(s) {static} are static (pytree_node=False): "
+                                        "sweeping them would recompile the update; make them pytree leaves")
 
 
 def check_rule(rule: LearningRule, hp: Any, *, key: jax.Array | None = None, rtol: float = 2e-4,
@@ -149,66 +158,55 @@ def check_rule(rule: LearningRule, hp: Any, *, key: jax.Array | None = None, rto
     """Run every check of this module on ``rule`` with hyper-parameters ``hp``.
 
     Raises :class:`ConformanceError` naming the first broken contract. ``rtol``/``atol`` bound
-    the float32 rounding allowed between a member
-    alone and in a vmapped population.
+    the float32 rounding allowed for member 0 between two populations that differ in the
+    other members.
     """
     name = rule.name
+    for field in ("init", "update", "evaluate", "network"):
+        if not callable(getattr(rule, field, None)):
+            _fail(name, "contract", f"{field} is not callable")
+    _check_static_fields(name, hp)
     key = jax.random.PRNGKey(0) if key is None else key
-    traces = {"update": 0, "population": 0}
+    traces = {"update": 0}
 
     def counted_update(k, s, h):
         traces["update"] += 1  # runs at trace time only: one per compilation
-        return rule.update(k, s, h)
-
-    jitted = jax.jit(counted_update)
-    state, new_state, metrics = check_contract(rule, hp, key, jitted)
-    k_update = jax.random.split(key, 3)[1]
-
-    # deterministic
-    again = jitted(k_update, state, hp)
-    problem = _identical((new_state, metrics), again)
-    if problem:
-        _fail(name, "deterministic", f"the same key, state and hparams gave different results at {problem}")
-
-    # no recompile when sweeping hyper-parameters
-    if dataclasses.is_dataclass(hp):
-        static = [f.name for f in dataclasses.fields(hp) if not f.metadata.get("pytree_node", True)]
-        if static:
-            _fail(name, "no recompile", f"hyper-parameter field(s) {static} are static (pytree_node=False): "
-                                        "sweeping them would recompile the update; make them pytree leaves")
-    for factor in (1.01, 0.97):
-        out = jitted(k_update, state, _perturbed(hp, factor))
-        jax.block_until_ready(out)
-    if traces["update"] != 1:
-        _fail(name, "no recompile", f"update was traced {traces['update']} times for 3 hparam values of one "
-                                    "structure: a hyper-parameter is a Python/static value instead of a pytree leaf")
-
-    # a member alone == the same member in a vmapped population (keys and hparams differ per member)
-    keys = jax.random.split(jax.random.fold_in(key, 1), 3)
-    hps = [hp, _perturbed(hp, 1.01), _perturbed(hp, 0.97)]
-    init_keys, update_keys = keys, jax.random.split(jax.random.fold_in(key, 2), 3)
-    states = [jax.jit(rule.init)(k, h) for k, h in zip(init_keys, hps)]
-    alone = [jitted(k, s, h) for k, s, h in zip(update_keys, states, hps)]
-
-    def counted_population(k, s, h):
-        traces["population"] += 1
         return jax.vmap(rule.update)(k, s, h)
 
-    population = jax.jit(counted_population)
-    together = population(update_keys, _stack(states), _stack(hps))
-    for i in range(3):
-        problem = _close(alone[i], _member(together, i), rtol, atol)
-        if problem:
-            _fail(name, "population", f"member {i} of a vmapped population of 3 differs from the same member "
-                                      f"updated alone: {problem}")
+    init = jax.jit(jax.vmap(rule.init))
+    update = jax.jit(counted_update)
+    evaluate = jax.jit(jax.vmap(rule.evaluate))
+    k_init, k_update, k_eval, k_other = jax.random.split(key, 4)
+    init_keys, update_keys = jax.random.split(k_init, POPULATION), jax.random.split(k_update, POPULATION)
+    hps = _stack([_perturbed(hp, f) for f in (1.0, 1.01, 0.97)])
+    states = init(init_keys, hps)
+    out = update(update_keys, states, hps)
+    _check_update(name, states, out)
+    evaluated = evaluate(jax.random.split(k_eval, POPULATION), out[0], hps)
+    _check_evaluate(name, evaluated, rule.network(_member(out[0], 0)))
+
+    problem = _identical(out, update(update_keys, states, hps))
+    if problem:
+        _fail(name, "deterministic", f"the same keys, states and hparams gave different results at {problem}")
+
+    # the other members get other keys, hyper-parameters and states: member 0 must not notice
+    other_hps = _stack([_perturbed(hp, f) for f in (1.0, 0.95, 1.03)])
+    other_states = init(jax.random.split(k_other, POPULATION), other_hps)
+    mixed = lambda a, b: jax.tree.map(lambda x, y: x.at[0].set(y[0]), a, b)  # noqa: E731
+    other_keys = jax.random.split(jax.random.fold_in(k_update, 1), POPULATION).at[0].set(update_keys[0])
+    other = update(other_keys, mixed(other_states, states), mixed(other_hps, hps))
+    problem = _close(_member(out, 0), _member(other, 0), rtol, atol)
+    if problem:
+        _fail(name, "population", "member 0 of a vmapped population changed when the other members got other keys, "
+                                  f"hyper-parameters and states: {problem}")
+    if traces["update"] != 1:
+        _fail(name, "no recompile", f"the update was traced {traces['update']} times for 3 populations of one "
+                                    "structure: a hyper-parameter is a Python/static value instead of a pytree leaf")
 
     # isolation: a non-finite member does not touch the others
-    poisoned = jax.tree.map(lambda x: jnp.full_like(x, jnp.nan) if jnp.issubdtype(x.dtype, jnp.inexact) else x,
-                            states[1])
-    out = population(update_keys, _stack([states[0], poisoned, states[2]]), _stack(hps))
-    if traces["population"] != 1:
-        _fail(name, "no recompile", "the vmapped update recompiled for new state values")
+    poisoned = jax.tree.map(lambda x: x.at[1].set(jnp.nan) if jnp.issubdtype(x.dtype, jnp.inexact) else x, states)
+    out_poisoned = update(update_keys, poisoned, hps)
     for i in (0, 2):
-        problem = _close(_member(together, i), _member(out, i), 0.0, 0.0)
+        problem = _close(_member(out, i), _member(out_poisoned, i), 0.0, 0.0)
         if problem:
             _fail(name, "isolation", f"member {i} changed when member 1's state was made non-finite: {problem}")
