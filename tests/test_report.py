@@ -6,7 +6,6 @@ claims table has one row per claim, sorting by a column orders its values, and a
 taken.
 """
 
-import importlib.util
 import json
 import re
 import shutil
@@ -199,29 +198,3 @@ def test_report_shows_stored_analyses_per_condition(run_dir, tmp_path):
     text = (out / "report.html").read_text()
     assert 'id="run-0-toy-svcca-distance"' in text and 'id="run-0-toy-svcca-mds"' in text
     assert len(page.images) == 3  # learning curves, the distance matrix, the embedding
-
-
-@pytest.mark.skipif(importlib.util.find_spec("jaxrnn.studies.ger_barak") is None,
-                    reason="jaxrnn.studies.ger_barak is not in this tree yet")
-def test_reproduce_ger_barak_at_test_scale(tmp_path, capsys):
-    """`jaxrnn reproduce ger-barak --scale test`: every figure of FIGURES, a valid claims.json,
-    and a report that loads in Chromium with one claims row per claim."""
-    from jaxrnn.studies import ger_barak
-
-    out = tmp_path / "gb"
-    assert main(["reproduce", "ger-barak", "--scale", "test", "--out", str(out), "--quiet"]) == 0
-    doc = load_claims(out)  # validates (jaxrnn.studies.claims.validate_claims)
-    for name in ger_barak.FIGURES:
-        assert (out / name).stat().st_size > 5_000, name
-    for claim in doc["claims"]:
-        assert not claim["figure"] or claim["figure"] in ger_barak.FIGURES, claim["id"]
-    page = parse(out / "report.html")
-    claims = next(t for t in page.tables if t["id"] == "claims-table")
-    assert len(claims["rows"]) == 1 + len(doc["claims"])
-    with browser() as open_page:
-        page, errors = open_page(out / "report.html")
-        widths = image_widths(page)
-        assert errors == [] and min(widths) > 0
-        assert page.locator("#claims-table tbody tr").count() == len(doc["claims"])
-        page.screenshot(path=str(tmp_path / "ger-barak.png"), full_page=True)
-    assert (tmp_path / "ger-barak.png").stat().st_size > 50_000
