@@ -7,6 +7,7 @@ eigenvalues of the full joint matrix built from its blocks (reduced 4-D system).
 """
 
 import dataclasses
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -147,19 +148,36 @@ def _finite_difference_grad(f, w, eps=1e-6):
     return grad
 
 
+@functools.lru_cache(maxsize=None)
+def _authors_rule():
+    """The authors' rank-1 closed loop (N = T = 6, batch 5, u, v, z trained) and its compiled init and
+    update, shared by the tests below so that it compiles once."""
+    plant, task_params = jaxrnn.make("double-integrator", init_half_width=2.0, max_steps_in_episode=6)
+    cell = LowRankRNN(6, rank=1, parametrization="ger_barak", use_bias=False)
+    rule = closed_loop(cell, plant, batch=5, num_steps=6, trainable=("U", "V", "W_out"))
+    return plant, task_params, cell, rule, jax.jit(rule.init), jax.jit(rule.update)
+
+
+@functools.lru_cache(maxsize=None)
+def _normalized_rule():
+    """The same loop with the normalized parametrisation and the default ``trainable`` (all learn)."""
+    plant = _authors_rule()[0]
+    cell = LowRankRNN(6, rank=1, use_bias=False)
+    rule = closed_loop(cell, plant, batch=5, num_steps=6)
+    return cell, rule, jax.jit(rule.init), jax.jit(rule.update)
+
+
 @pytest.mark.parametrize("scale,clipped", [(0.2, False), (1.0, True)])  # params × scale; is the clip active?
 def test_one_closed_loop_step_equals_the_authors_sgd_step(scale, clipped):
     N, T, batch = 6, 6, 5
-    plant, task_params = jaxrnn.make("double-integrator", init_half_width=2.0, max_steps_in_episode=T)
-    cell = LowRankRNN(N, rank=1, parametrization="ger_barak")
-    rule = closed_loop(cell, plant, batch=batch, num_steps=T, trainable=("U", "V", "W_out"))
+    plant, task_params, _, rule, init, update = _authors_rule()
     # The rule sums the per-step loss where the authors average it: lr 0.01/T, clip T = their SGD 0.01, clip 1.
     hp = rule.default_hparams.replace(task=task_params, learning_rate=jnp.float32(0.01 / T),
                                       max_grad_norm=jnp.float32(T), reg_u=jnp.float32(0.0))
-    state = jax.jit(rule.init)(jax.random.PRNGKey(0), hp)
+    state = init(jax.random.PRNGKey(0), hp)
     state = state.replace(params=jax.tree.map(lambda w: scale * w, state.params))
     key = jax.random.PRNGKey(1)
-    new, metrics = jax.jit(rule.update)(key, state, hp)
+    new, metrics = update(key, state, hp)
 
     cp = {k: np.asarray(w, np.float64)[:, 0] for k, w in state.params["cell"]["params"].items()}
     z = np.asarray(state.params["readout"]["params"]["W_out"], np.float64)[0]
@@ -184,23 +202,25 @@ def test_one_closed_loop_step_equals_the_authors_sgd_step(scale, clipped):
 def test_normalized_parametrization_learns_u_v_n_times_slower():
     """Same W, same data: with ``U = √N u``, ``V = √N v`` the normalized parametrisation's SGD step
     in ``(u, v)`` is ``1/N`` of the authors' — why the example could not use it."""
-    N, T = 10, 5
-    plant, task_params = jaxrnn.make("double-integrator", init_half_width=2.0, max_steps_in_episode=T)
-    cells = {p: LowRankRNN(N, rank=1, parametrization=p) for p in ("ger_barak", "normalized")}
-    rules = {p: closed_loop(c, plant, batch=4, num_steps=T, trainable=("U", "V")) for p, c in cells.items()}
+    N = 6
+    # the compiled loops shared with the tests above: the authors' one trains (u, v, z), the normalized
+    # one everything; without a clip each parameter's SGD step is the same whichever others learn
+    _, task_params, gb_cell, gb_rule, gb_init, gb_update = _authors_rule()
+    n_cell, _, n_init, n_update = _normalized_rule()
+    cells = {"ger_barak": gb_cell, "normalized": n_cell}
     # lr 1: steps well above float32 resolution of the params (no clip: it would rescale differently)
-    hp = rules["ger_barak"].default_hparams.replace(task=task_params, learning_rate=jnp.float32(1.0),
-                                                    max_grad_norm=jnp.float32(np.inf))
-    state = rules["ger_barak"].init(jax.random.PRNGKey(0), hp)
+    hp = gb_rule.default_hparams.replace(task=task_params, learning_rate=jnp.float32(1.0),
+                                         max_grad_norm=jnp.float32(np.inf))
+    state = gb_init(jax.random.PRNGKey(0), hp)
     p = state.params
     scaled = {**p["cell"]["params"], "U": np.sqrt(N) * p["cell"]["params"]["U"],
               "V": np.sqrt(N) * p["cell"]["params"]["V"]}
-    normalized = state.replace(params={**p, "cell": {"params": scaled}})
+    normalized = n_init(jax.random.PRNGKey(0), hp).replace(params={**p, "cell": {"params": scaled}})
     np.testing.assert_allclose(recurrent_matrix(cells["normalized"], normalized.params["cell"]),
                                recurrent_matrix(cells["ger_barak"], p["cell"]), rtol=1e-5, atol=1e-8)
     key = jax.random.PRNGKey(1)
-    new_gb, metrics_gb = rules["ger_barak"].update(key, state, hp)
-    new_n, metrics_n = rules["normalized"].update(key, normalized, hp)
+    new_gb, metrics_gb = gb_update(key, state, hp)
+    new_n, metrics_n = n_update(key, normalized, hp)
     np.testing.assert_allclose(metrics_n["loss"], metrics_gb["loss"], rtol=1e-5)
     for k in ("U", "V"):
         step_gb = new_gb.params["cell"]["params"][k] - p["cell"]["params"][k]
@@ -247,18 +267,16 @@ def test_reduced_system_spectrum_is_the_nonzero_spectrum_of_the_joint_matrix(par
 
 def test_rank_one_model_freezes_its_input_vector_by_default():
     """Ger & Barak's rank-1 model trains u, v and z; m stays frozen unless ``trainable`` says otherwise."""
-    plant, task_params = jaxrnn.make("double-integrator", max_steps_in_episode=6)
-    cell = LowRankRNN(6, rank=1, parametrization="ger_barak", use_bias=False)
-    default = closed_loop(cell, plant, batch=4, num_steps=6)
-    explicit = closed_loop(cell, plant, batch=4, num_steps=6, trainable=("U", "V", "W_out"))
+    plant, task_params, cell, _, _, explicit_update = _authors_rule()  # trainable=("U", "V", "W_out")
+    default = closed_loop(cell, plant, batch=5, num_steps=6)
     hp = default.default_hparams.replace(task=task_params)
     state = jax.jit(default.init)(jax.random.PRNGKey(0), hp)
     a, _ = jax.jit(default.update)(jax.random.PRNGKey(1), state, hp)
-    b, _ = jax.jit(explicit.update)(jax.random.PRNGKey(1), state, hp)
+    b, _ = explicit_update(jax.random.PRNGKey(1), state, hp)
     jax.tree.map(np.testing.assert_array_equal, a.params, b.params)
     np.testing.assert_array_equal(a.params["cell"]["params"]["W_in"], state.params["cell"]["params"]["W_in"])
     assert not np.array_equal(a.params["cell"]["params"]["U"], state.params["cell"]["params"]["U"])
-    normalized = closed_loop(LowRankRNN(6, rank=1, use_bias=False), plant, batch=4, num_steps=6)
-    s = jax.jit(normalized.init)(jax.random.PRNGKey(0), hp)
-    n, _ = jax.jit(normalized.update)(jax.random.PRNGKey(1), s, hp)
+    _, _, normalized_init, normalized_update = _normalized_rule()
+    s = normalized_init(jax.random.PRNGKey(0), hp)
+    n, _ = normalized_update(jax.random.PRNGKey(1), s, hp)
     assert not np.array_equal(n.params["cell"]["params"]["W_in"], s.params["cell"]["params"]["W_in"])  # all learn
