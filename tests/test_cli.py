@@ -1,6 +1,7 @@
 """The command line: run → store + figure, info, plot, and clear errors."""
 
 import logging
+import shutil
 
 import jax
 import numpy as np
@@ -41,10 +42,13 @@ class _Compiles(logging.Handler):
         self.count += f"Finished XLA compilation of jit({self.name_})" in record.getMessage()
 
 
-def test_run_info_plot(tmp_path, capsys):
-    config = tmp_path / "tiny.toml"
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """One `jaxrnn run` of TINY, shared by the tests that read its results (read-only), with the
+    number of chunk programs it compiled."""
+    config = tmp_path_factory.mktemp("tiny") / "tiny.toml"
     config.write_text(TINY)
-    out = tmp_path / "out"
+    out = config.parent / "out"
     compiles = _Compiles("chunk")
     logging.getLogger("jax").addHandler(compiles)
     try:
@@ -52,6 +56,13 @@ def test_run_info_plot(tmp_path, capsys):
             assert main(["run", str(config), "--out", str(out), "--quiet", "--no-compile-cache"]) == 0
     finally:
         logging.getLogger("jax").removeHandler(compiles)
+    return out, compiles
+
+
+def test_run_info_plot(tiny_run, tmp_path, capsys):
+    run, compiles = tiny_run
+    out = tmp_path / "out"
+    shutil.copytree(run, out)
     assert compiles.count == 2  # two groups of two chunks each: each group compiles once
     assert (out / "results.zarr").is_dir() and (out / "learning_curves.png").stat().st_size > 10_000
     ds = population.load(out)
@@ -89,11 +100,9 @@ def test_packaged_configs_parse():
     assert len(full.members()) == 50 * 3 * 6
 
 
-def test_analyze_adds_fixed_points_and_distances_to_the_store(tmp_path):
-    config = tmp_path / "tiny.toml"
-    config.write_text(TINY)
+def test_analyze_adds_fixed_points_and_distances_to_the_store(tiny_run, tmp_path):
     out = tmp_path / "out"
-    assert main(["run", str(config), "--out", str(out), "--quiet", "--no-compile-cache"]) == 0
+    shutil.copytree(tiny_run[0], out)
     assert main(["analyze", str(out), "--num-starts", "8", "--quiet"]) == 0
     ds = population.load(out)
     d = ds["svcca_distance"].values
