@@ -79,25 +79,27 @@ class _GenericReadout(LinearReadout):
 @pytest.mark.parametrize("trainable", [("W_rec",), None], ids=["w_rec", "all"])
 def test_bptt_update_same_on_every_path(trainable):
     """Hand-written backward pass and chunked gradients against the plain autodiff update."""
-    task, task_params = jaxrnn.make("cdi", num_steps=25)
+    task, task_params = jaxrnn.make("cdi", num_steps=12)
     common = dict(batch=12, num_validation_trials=8, trainable=trainable)
     plain = bptt(CTRNN(8), task, readout=_GenericReadout(1, scale=0.1), trials_per_chunk=12, **common)
-    variants = [
-        bptt(CTRNN(8), task, trials_per_chunk=12, **common),
-        bptt(CTRNN(8), task, trials_per_chunk=4, **common),
-        bptt(CTRNN(8), task, readout=_GenericReadout(1, scale=0.1), trials_per_chunk=3, remat=True, **common),
-    ]
+    variants = [bptt(CTRNN(8), task, trials_per_chunk=12, **common)]
+    if trainable is not None:  # chunking and remat do not depend on which weights learn: checked once
+        variants += [
+            bptt(CTRNN(8), task, trials_per_chunk=4, **common),
+            bptt(CTRNN(8), task, readout=_GenericReadout(1, scale=0.1), trials_per_chunk=3, remat=True, **common),
+        ]
     hp = plain.default_hparams.replace(task=task_params, learning_rate=jnp.float32(1e-2))
     state = plain.init(jax.random.PRNGKey(0), hp)
     key = jax.random.PRNGKey(7)
     want_state, want = jax.jit(plain.update)(key, state, hp)
+    want_eval = jax.jit(plain.evaluate)(key, state, hp)["loss"]
     for rule in variants:
         got_state, got = jax.jit(rule.update)(key, state, hp)
         np.testing.assert_allclose(got["loss"], want["loss"], rtol=1e-5)
         np.testing.assert_allclose(got["grad_norm"], want["grad_norm"], rtol=1e-4)
         for a, b in zip(jax.tree.leaves(got_state.params), jax.tree.leaves(want_state.params)):
             np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
-        np.testing.assert_allclose(rule.evaluate(key, state, hp)["loss"], plain.evaluate(key, state, hp)["loss"], rtol=1e-5)
+        np.testing.assert_allclose(jax.jit(rule.evaluate)(key, state, hp)["loss"], want_eval, rtol=1e-5)
 
 
 def test_trials_per_chunk_default_and_validation():

@@ -25,11 +25,15 @@ def test_padded_hidden():
     assert [padded_hidden(n) for n in (1, 16, 17, 50, 64, 65, 100)] == [16, 16, 32, 64, 64, 128, 128]
 
 
-@pytest.mark.parametrize("activation", ["tanh", "shifted_tanh", "relu", "linear"])
-@pytest.mark.parametrize("biases", [(True, False), (False, True)], ids=["b", "b_out"])
+@pytest.mark.parametrize("activation, biases", [
+    ("tanh", (True, False)), ("tanh", (False, True)), ("shifted_tanh", (True, False)), ("relu", (False, True)),
+    ("linear", (True, False))], ids=["tanh-b", "tanh-b_out", "shifted_tanh-b", "relu-b_out", "linear-b"])
 def test_fused_kernel_equals_autodiff_of_the_time_loop(activation, biases):
     """Outputs and the gradients the kernel forms (W_rec, W_in, b, b_out, x_0) against autodiff,
-    with a hidden size that is padded (50 → 64) and a batch that is not a multiple of the tile."""
+    with a hidden size that is padded (50 → 64) and a batch that is not a multiple of the tile.
+    Every activation's derivative and both bias layouts (b in the cell, b_out in the read-out) are
+    covered, not their full product; the gradients are jitted (eager Pallas-interpret dispatch
+    was most of the cost)."""
     cell = CTRNN(50, activation=activation, use_bias=biases[0])
     readout = LinearReadout(2, use_bias=biases[1])
     args = setup(cell, readout, batch=37, steps=11, inputs=3)
@@ -47,8 +51,8 @@ def test_fused_kernel_equals_autodiff_of_the_time_loop(activation, biases):
     b_out = args[1]["params"].get("b_out")
     np.testing.assert_allclose(fused(*args), plain(*args), rtol=1e-5, atol=1e-6)
     argnums = (0, 1, 2) if b_out is not None else (0, 2)
-    got = jax.grad(loss(fused), argnums=argnums)(args[0], b_out, args[2], args[3])
-    want = jax.grad(loss(plain), argnums=argnums)(args[0], b_out, args[2], args[3])
+    got = jax.jit(jax.grad(loss(fused), argnums=argnums))(args[0], b_out, args[2], args[3])
+    want = jax.jit(jax.grad(loss(plain), argnums=argnums))(args[0], b_out, args[2], args[3])
     for g, w in zip(jax.tree.leaves(got), jax.tree.leaves(want), strict=True):
         np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-5)
 
@@ -59,8 +63,8 @@ def test_gradients_the_kernel_does_not_form_fall_back_to_xla():
     args = setup(cell, readout, batch=5, steps=9, inputs=3)
     fused = lambda *a: jnp.sum(jnp.cos(ctrnn_readout_fused(cell, *a, kernel=KERNEL)))  # noqa: E731
     plain = lambda *a: jnp.sum(jnp.cos(_plain(cell, readout)(*a)))  # noqa: E731
-    got = jax.grad(fused, argnums=(0, 1, 3))(*args)
-    want = jax.grad(plain, argnums=(0, 1, 3))(*args)
+    got = jax.jit(jax.grad(fused, argnums=(0, 1, 3)))(*args)
+    want = jax.jit(jax.grad(plain, argnums=(0, 1, 3)))(*args)
     for g, w in zip(jax.tree.leaves(got), jax.tree.leaves(want), strict=True):
         np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-5)
 
@@ -80,14 +84,15 @@ def test_fused_kernel_under_vmap_equals_member_by_member():
         return jax.value_and_grad(loss)(p["params"]["W_rec"])
 
     batched = jax.jit(jax.vmap(grad_w_rec))(population, inputs)
+    alone = jax.jit(grad_w_rec)
     for i in range(3):
-        one = grad_w_rec(jax.tree.map(lambda a: a[i], population), inputs[i])
+        one = alone(jax.tree.map(lambda a: a[i], population), inputs[i])
         np.testing.assert_allclose(batched[0][i], one[0], rtol=1e-6)
         np.testing.assert_allclose(batched[1][i], one[1], rtol=1e-5, atol=1e-7)
 
 
 def test_bptt_update_with_the_fused_kernel_equals_the_xla_path():
-    task, task_params = jaxrnn.make("cdi", num_steps=25)
+    task, task_params = jaxrnn.make("cdi", num_steps=12)
     common = dict(batch=20, num_validation_trials=24, trials_per_chunk=10)
     xla = bptt(CTRNN(10), task, **common)
     fused = bptt(CTRNN(10), task, kernel=KERNEL, **common)
@@ -100,8 +105,9 @@ def test_bptt_update_with_the_fused_kernel_equals_the_xla_path():
     np.testing.assert_allclose(got["grad_norm"], want["grad_norm"], rtol=1e-4)
     for a, b in zip(jax.tree.leaves(got_state.params), jax.tree.leaves(want_state.params), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    got_eval, want_eval = jax.jit(fused.evaluate)(key, state, hp), jax.jit(xla.evaluate)(key, state, hp)
     for name in ("loss", "accuracy"):
-        np.testing.assert_allclose(fused.evaluate(key, state, hp)[name], xla.evaluate(key, state, hp)[name], rtol=1e-5)
+        np.testing.assert_allclose(got_eval[name], want_eval[name], rtol=1e-5)
 
 
 def test_fused_kernel_lowers_to_triton_for_cuda():
