@@ -183,13 +183,13 @@ def test_population_equals_members_trained_alone(mixed_run):
     config, ds = mixed_run
     task, _ = jaxrnn.make("cdi", num_steps=20)
     rule = ga(CTRNN(8), task, readout=LinearReadout(1, scale=0.1), **SMALL)
-    update = jax.jit(rule.update)
+    init, update = jax.jit(rule.init), jax.jit(rule.update)
     for member in config.members():
         if member.rule["mutation_std"] > 1:
             continue
         hp = member_hparams(rule, member.task, member.model, member.rule)
         init_key, train_key = population.member_keys(member.seed)
-        state = rule.init(init_key, hp)
+        state = init(init_key, hp)
         losses = []
         for u in range(12):
             state, metrics = update(population.update_key(train_key, jnp.int32(u)), state, hp)

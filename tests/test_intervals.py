@@ -44,7 +44,8 @@ def test_batch_means_interval_equals_scipy_t_interval_of_batch_means():
 def test_block_bootstrap_is_wider_than_naive_and_matches_the_long_run_variance():
     x = ar1(jax.random.PRNGKey(0), 100)
     block = jax.vmap(optimal_block_length)(x)
-    boot = jax.vmap(lambda k, s: block_bootstrap_interval(k, s, 0.9, num_resamples=500))(
+    # 200 resamples (not 500): the medians below are over 100 series; measured ratio 2.23, width 0.51
+    boot = jax.vmap(lambda k, s: block_bootstrap_interval(k, s, 0.9, num_resamples=200))(
         jax.random.split(jax.random.PRNGKey(1), 100), x)
     naive = jax.vmap(lambda s: naive_interval(s, 0.9))(x)
     width_boot, width_naive = boot[2] - boot[1], naive[2] - naive[1]

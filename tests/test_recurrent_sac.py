@@ -264,7 +264,8 @@ def test_bad_values_name_the_field():
 # gradient steps on 8 windows × 16 steps), VanillaRNN(32), 32-unit heads; 10 deterministic
 # evaluation episodes. Measured (jax 0.10.2, CPU; evaluated every 2 iterations): seeds 0 and 1
 # at −1,290 and −1,330 after 2 iterations, −279 and −345 after 26, −222 and −218 after 32; a
-# solved swing-up scores −130 to −200.
+# solved swing-up scores −130 to −200. The test trains seed 0 alone (half the CPU of two members):
+# it checks learning; the runner's vmapped-equals-alone property is tests/test_population.py's.
 SMALL_RULE = {"name": "recurrent_sac", "num_envs": 4, "num_steps": 64, "num_rounds": 16, "gradient_steps": 256,
               "batch_size": 8, "sequence_length": 16, "buffer_size": 4 * 4096, "hidden_head": 32, "actor_lr": 1e-3,
               "critic_lr": 1e-3, "reward_scale": 0.1, "random_steps": 256, "learning_starts": 256,
@@ -278,7 +279,7 @@ def test_small_fo_population_learns_to_swing_up():
         "run": {"num_updates": updates, "eval_every": updates // 2, "chunk_updates": updates, "snapshots": 2,
                 "snapshot_spacing": "linear", "stop_metric": "return", "stop_threshold": float("inf")},
         "task": {"name": "pendulum-fo"}, "model": {"cell": "vanilla", "hidden": 32},
-        "rule": SMALL_RULE, "grid": {"seeds": [0, 1]}})
+        "rule": SMALL_RULE, "grid": {"seeds": [0]}})
     ds = population.run(config, quiet=True)
     final = ds.val_return.values[:, -1]
     assert np.mean(final) >= -300, final
@@ -286,5 +287,5 @@ def test_small_fo_population_learns_to_swing_up():
     assert np.all(np.isfinite(ds.loss.values))
     # the store holds the actor's and the critic's params, snapshotted (update 0 and the last)
     w_rec = ds["params.cell.W_rec"].values
-    assert w_rec.shape == (2, 2, 32, 32) and not np.allclose(w_rec[:, 0], w_rec[:, 1])
-    assert ds["params.critic.q1.W_q"].values.shape == (2, 2, 1, 32)
+    assert w_rec.shape == (1, 2, 32, 32) and not np.allclose(w_rec[:, 0], w_rec[:, 1])
+    assert ds["params.critic.q1.W_q"].values.shape == (1, 2, 1, 32)
