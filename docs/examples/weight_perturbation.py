@@ -109,8 +109,18 @@ def check(values):
             raise ValueError(f"rule.{field} = {values[field]!r} is not allowed: must be > 0")
 
 
+def conformance_example():
+    """A tiny instance for :func:`jaxrnn.rules.conformance.check_rule` (run over every registered rule)."""
+    from jaxrnn.models import CTRNN
+    from jaxrnn.tasks.registry import make
+
+    task, params = make("rdm", num_steps=8)
+    rule = weight_perturbation(CTRNN(6), task, batch=4, num_validation_trials=8)
+    return rule, rule.default_hparams.replace(task=params)
+
+
 if "weight_perturbation" not in registered_rules():
     register_rule("weight_perturbation", weight_perturbation, static={"batch", "num_validation_trials"},
                   hparams_cls=WeightPerturbationHParams,
                   defaults={"batch": 32, "num_validation_trials": 200, "learning_rate": 0.05, "perturb_std": 0.01},
-                  check=check)
+                  check=check, example=conformance_example)
