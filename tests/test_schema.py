@@ -16,8 +16,12 @@ from jaxrnn.rules.registry import get_rule
 
 
 def test_schema_json_matches_the_live_registries():
+    """Generated in a fresh interpreter: in the suite's process other tests register toy tasks
+    and rules (and a registry-wide mutation there would compare against the wrong live state)."""
     packaged = resources.files("jaxrnn.configs").joinpath(schema.SCHEMA_FILE).read_text()
-    assert json.loads(packaged) == json.loads(schema.dumps(schema.generate())), \
+    code = "from jaxrnn.population import schema; print(schema.dumps(schema.generate()))"
+    fresh = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert json.loads(packaged) == json.loads(fresh), \
         "jaxrnn/configs/schema.json is stale: run `python -m jaxrnn.population.schema`"
 
 
