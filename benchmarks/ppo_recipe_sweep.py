@@ -106,28 +106,13 @@ def build_config(design: str, seeds: int, num_updates: int) -> dict:
     return raw
 
 
-def _toml_value(v) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, float):
-        return "inf" if v == float("inf") else repr(v)
-    if isinstance(v, str):
-        return json.dumps(v)
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-    if isinstance(v, dict):
-        return "{ " + ", ".join(f"{k} = {_toml_value(x)}" for k, x in v.items()) + " }"
-    return str(v)
-
-
 def to_toml(raw: dict, header: str) -> str:
-    lines = [f"# {line}" if line else "#" for line in header.splitlines()]
-    lines.append(f"base_only = {_toml_value(raw['base_only'])}")
-    for table in ("run", "task", "model", "rule", "grid"):
-        lines += ["", f"[{table}]"] + [f"{k} = {_toml_value(v)}" for k, v in raw[table].items()]
-    for sub in raw["subgrid"]:
-        lines += ["", "[[subgrid]]"] + [f"{k} = {_toml_value(v)}" for k, v in sub.items()]
-    return "\n".join(lines) + "\n"
+    """``raw`` as TOML (:func:`jaxrnn.population.config_text.config_toml`) under a comment header."""
+    from jaxrnn.population.config_text import config_toml
+
+    ordered = {"base_only": raw["base_only"], **{t: raw[t] for t in ("run", "task", "model", "rule", "grid")},
+               "subgrid": raw["subgrid"]}
+    return "\n".join(f"# {line}" if line else "#" for line in header.splitlines()) + "\n" + config_toml(ordered)
 
 
 def member_table(ds, config) -> list[dict]:
