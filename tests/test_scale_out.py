@@ -148,9 +148,12 @@ def test_ctrl_c_then_the_same_command_resumes_to_identical_results(reference, tm
     _assert_same_results(population.load(out), ds)
 
 
-def _env(**extra):
-    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
-    env.update(extra)
+def _env(XLA_FLAGS="", **extra):
+    """The test process's environment for a child, whose device count is its own: a device-count
+    flag is dropped from ``XLA_FLAGS`` (``jaxrnn run`` then gives one CPU device per core), the
+    cheap-compile flags of ``conftest.py`` are kept, and ``XLA_FLAGS`` here is appended."""
+    kept = [f for f in os.environ.get("XLA_FLAGS", "").split() if "xla_force_host_platform_device_count" not in f]
+    env = {**os.environ, "XLA_FLAGS": " ".join(kept + XLA_FLAGS.split()), **extra}
     return env
 
 
