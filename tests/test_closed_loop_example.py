@@ -21,7 +21,7 @@ def test_rank1_config_builds_the_authors_model_and_population_run_stores_the_fro
     assert raw["rule"]["name"] == "closed_loop" and raw["rule"]["trainable"] == ["U", "V", "W_out"]
     assert raw["model"] is not an.RANK1_MODEL  # a copy: editing a config never edits the module's model
 
-    raw = gb.rank1_config({"rank1_updates": 4, "seeds": [0, 1]}, T=5)
+    raw = gb.rank1_config({"rank1_updates": 4, "seeds": [0, 1], "batch": 100}, T=5)
     raw["model"]["hidden"] = 6
     ds = population.run(population.from_dict(raw), quiet=True)
     assert ds.sizes["snapshot"] == 5 and not ds.diverged.any()

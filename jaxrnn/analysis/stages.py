@@ -45,6 +45,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import jax
 import numpy as np
 
 from jaxrnn._checks import check_range, fail
@@ -147,6 +148,9 @@ class LearningStages(NamedTuple):
     knee_fit: Segmentation | None
 
 
+_stabilisation_epoch = jax.jit(stabilisation_epoch)  # one program per run length, not one per op
+
+
 def learning_stages(losses, radii, *, min_length: int = 3) -> LearningStages:
     """Split a closed-loop training run into Ger & Barak's three stages (module docstring).
 
@@ -166,7 +170,7 @@ def learning_stages(losses, radii, *, min_length: int = 3) -> LearningStages:
     if np.any(finite & (losses <= 0)):
         fail("losses", float(losses[finite & (losses <= 0)][0]), "> 0 (the stages are read from log L)")
     E = losses.shape[0]
-    s3 = int(stabilisation_epoch(radii))
+    s3 = int(_stabilisation_epoch(radii))
     window = E if s3 < 0 else s3
     window = min(window, int(np.argmin(finite)) if not finite.all() else E)
     fit = None

@@ -9,6 +9,7 @@ from a laptop on a train.
 from __future__ import annotations
 
 import base64
+import functools
 import html
 import io
 import json
@@ -93,8 +94,12 @@ def esc(text) -> str:
     return html.escape(str(text), quote=True)
 
 
+@functools.lru_cache(maxsize=32)
 def data_uri(png: bytes, max_width: int | None = None) -> str:
-    """``data:image/png;base64,...`` of ``png``, first shrunk to ``max_width`` pixels if wider."""
+    """``data:image/png;base64,...`` of ``png``, first shrunk to ``max_width`` pixels if wider.
+
+    Cached: the claims table shows a figure once per claim that cites it (the shrinking is the cost).
+    """
     if max_width is not None:
         from PIL import Image
 

@@ -59,14 +59,14 @@ from jaxrnn.studies.ger_barak_figures import FIGURES
 
 STUDY = "ger-barak-2025"
 SCALES = {
-    "test": dict(seeds=[0], nonlinear_updates=30, reg_u=[0.0, 0.005], open_updates=30, rank1_updates=40,
+    "test": dict(seeds=[0], batch=20, nonlinear_updates=30, reg_u=[0.0, 0.005], open_updates=30, rank1_updates=40,
                  sweep_T=[10, 50], sweep_updates=8, tracking_updates=20, tracking_batch=10, tracking_eval=10,
                  effective_steps=20),
-    "cpu": dict(seeds=[0], nonlinear_updates=1000, reg_u=[0.0, 0.005, 0.25, 1.0], open_updates=1000,
+    "cpu": dict(seeds=[0], batch=100, nonlinear_updates=1000, reg_u=[0.0, 0.005, 0.25, 1.0], open_updates=1000,
                 rank1_updates=400, sweep_T=[10, 25, 50, 100], sweep_updates=60, tracking_updates=2000,
                 tracking_batch=50, tracking_eval=25, effective_steps=240),
-    "full": dict(seeds=[0, 1, 2], nonlinear_updates=1000, reg_u=[0.0, 0.005, 0.05, 0.25, 1.0], open_updates=1000,
-                 rank1_updates=1000, sweep_T=[10, 20, 35, 50, 75, 100], sweep_updates=100, tracking_updates=5000,
+    "full": dict(seeds=[0, 1, 2], batch=100, nonlinear_updates=1000, reg_u=[0.0, 0.005, 0.05, 0.25, 1.0],
+                 open_updates=1000, rank1_updates=1000, sweep_T=[10, 20, 35, 50, 75, 100], sweep_updates=100, tracking_updates=5000,
                  tracking_batch=100, tracking_eval=50, effective_steps=240),
 }
 COMMANDS = {"test": "jaxrnn reproduce ger-barak (scale test)", "cpu": "jaxrnn reproduce ger-barak",
@@ -86,20 +86,21 @@ def _config(updates, task, model, rule, seeds, eval_every=1) -> dict:
 
 
 def nonlinear_config(s: dict) -> dict:
-    rule = {"name": "closed_loop", "optimizer": "sgd", "learning_rate": 1e-2, "max_grad_norm": 1.0, "batch": 100,
-            "num_steps": an.MAIN_T, "reg_u": s["reg_u"], "trainable": ["W_in", "W_rec", "W_out"]}
+    rule = {"name": "closed_loop", "optimizer": "sgd", "learning_rate": 1e-2, "max_grad_norm": 1.0,
+            "batch": s["batch"], "num_steps": an.MAIN_T, "reg_u": s["reg_u"], "trainable": ["W_in", "W_rec", "W_out"]}
     return _config(s["nonlinear_updates"], {"name": "double-integrator"}, an.NONLINEAR_MODEL, rule, s["seeds"])
 
 
 def open_loop_config(s: dict, teacher: Path, member: int, seed: int) -> dict:
     rule = {"name": "open_loop", "teacher": str(teacher), "teacher_member": member, "white_noise": True,
-            "optimizer": "sgd", "learning_rate": 1e-2, "max_grad_norm": 1.0, "batch": 100, "num_steps": an.MAIN_T}
+            "optimizer": "sgd", "learning_rate": 1e-2, "max_grad_norm": 1.0, "batch": s["batch"],
+            "num_steps": an.MAIN_T}
     return _config(s["open_updates"], {"name": "double-integrator"}, an.NONLINEAR_MODEL, rule, [seed])
 
 
 def rank1_config(s: dict, T: int = an.MAIN_T) -> dict:
     rule = {"name": "closed_loop", "optimizer": "sgd", "learning_rate": 0.01 / T, "max_grad_norm": float(T),
-            "batch": 100, "num_steps": T, "reg_u": 0.0, "trainable": ["U", "V", "W_out"]}
+            "batch": s["batch"], "num_steps": T, "reg_u": 0.0, "trainable": ["U", "V", "W_out"]}
     task = {"name": "double-integrator", "init_half_width": 2.0, "max_steps_in_episode": T}
     return _config(s["rank1_updates"], task, dict(an.RANK1_MODEL), rule, s["seeds"])
 
@@ -161,7 +162,8 @@ def analyse(s: dict, stores: dict) -> dict:
     start = int(round((st.stage1_end + end2) / 2))  # middle of stage 2 (fixed before the runs)
     params0 = {k: {"params": {n: v[start] for n, v in mod["params"].items()}} for k, mod in r1["params"].items()}
     res["sweep"] = {"T": list(s["sweep_T"]), "start": start,
-                    "eigs": an.episode_length_sweep(params0, s["sweep_T"], s["sweep_updates"])}
+                    "eigs": an.episode_length_sweep(params0, s["sweep_T"], s["sweep_updates"],
+                                                       batch=s["batch"])}
     for key in ("tracking", "tracking_open"):
         ds = stores[key]
         params = an.snapshot_params(ds, 0)

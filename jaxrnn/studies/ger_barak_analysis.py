@@ -53,12 +53,16 @@ def model_cell(model: dict):
 
 
 def snapshot_params(ds, member: int) -> dict:
-    """The member's ``{"cell", "readout"}`` params with a leading snapshot axis, from the store."""
+    """The member's ``{"cell", "readout"}`` params with a leading snapshot axis, from the store.
+
+    NumPy arrays: the jitted analyses take them as they are, and slicing out a snapshot or a range
+    of them compiles nothing (on ``jax.Array`` leaves each new slice shape is an XLA program).
+    """
     tree: dict = {}
     for name in ds.data_vars:
         if name.startswith("params."):
             module, leaf = name.split(".")[1:]
-            tree.setdefault(module, {"params": {}})["params"][leaf] = jnp.asarray(ds[name].values[member])
+            tree.setdefault(module, {"params": {}})["params"][leaf] = np.asarray(ds[name].values[member])
     return tree
 
 
@@ -168,15 +172,24 @@ def _rank1_matrices(cell_params):
 
 def rank1_overlaps(params) -> np.ndarray:
     """``[σ_zm, σ_zu, σ_vm, σ_vu]`` per snapshot, ``[S, 4]`` (float64)."""
+    return np.asarray(_rank1_overlaps(params), np.float64)
+
+
+@jax.jit
+def _rank1_overlaps(params):
+    """One program per snapshot count (op by op it was a dozen; same float32 results, bit for bit)."""
     u, v = jax.vmap(functools.partial(low_rank_factors, model_cell(RANK1_MODEL)))(params["cell"])
     m, z = params["cell"]["params"]["W_in"][..., 0], params["readout"]["params"]["W_out"][:, 0]
-    return np.asarray(cl.overlaps_batched(m, z, u[..., 0], v[..., 0]), np.float64)
+    return cl.overlaps_batched(m, z, u[..., 0], v[..., 0])
 
 
 def rank1_spectrum(sig) -> np.ndarray:
     """Eigenvalues ``[S, 4]`` of the reduced map (= the nonzero spectrum of the joint P, App. C.4)."""
     with jax.enable_x64(True):
-        return sorted_eigvals(np.asarray(cl.reduced_system(*np.asarray(sig, np.float64).T)))
+        return sorted_eigvals(np.asarray(_reduced_system(*np.asarray(sig, np.float64).T)))
+
+
+_reduced_system = jax.jit(cl.reduced_system)  # only stacks its inputs: one program instead of one per op
 
 
 def rank1_analysis(ds, member: int = 0) -> dict:
@@ -206,10 +219,10 @@ def third_eigenvalue(eigs, s_vu):
     return top[np.arange(len(top)), pick].real, others.max(1)
 
 
-def rank1_rule(num_steps: int):
+def rank1_rule(num_steps: int, batch: int = 100):
     """The closed-loop rule of the authors' rank-1 model (SGD; ``m`` frozen), scanning ``num_steps``."""
     cell = model_cell(RANK1_MODEL)
-    return closed_loop(cell, PLANT, batch=100, num_steps=num_steps, optimizer="sgd",
+    return closed_loop(cell, PLANT, batch=batch, num_steps=num_steps, optimizer="sgd",
                        trainable=("U", "V", "W_out"))
 
 
@@ -220,17 +233,17 @@ def rank1_hparams(rule, T):
     return rule.default_hparams.replace(learning_rate=0.01 / T, max_grad_norm=T, reg_u=jnp.float32(0.0), task=task)
 
 
-def episode_length_sweep(params0, Ts, num_updates: int, seed: int = 0) -> np.ndarray:
+def episode_length_sweep(params0, Ts, num_updates: int, seed: int = 0, batch: int = 100) -> np.ndarray:
     """Fig. 4e: train copies of one rank-1 network with episode lengths ``Ts``; eigenvalues per update.
 
     All copies start from ``params0`` (one snapshot, e.g. mid stage 2 of the T = 50 run) and see
-    the same initial-state draws (``PRNGKey(seed)``); the T values run as one vmapped program.
-    Returns the reduced map's spectrum ``[len(Ts), num_updates + 1, 4]``.
+    the same initial-state draws (``PRNGKey(seed)``, ``batch`` per update, the authors' 100); the T
+    values run as one vmapped program. Returns the reduced map's spectrum ``[len(Ts), num_updates + 1, 4]``.
     """
-    rule = rank1_rule(int(max(Ts)))
+    rule = rank1_rule(int(max(Ts)), batch)
     keys = jax.random.split(jax.random.PRNGKey(seed), num_updates)
 
-    def train(T):
+    def train(T, params0):
         hp = rank1_hparams(rule, T)
         state = rule.init(jax.random.PRNGKey(0), hp).replace(params=params0)
 
@@ -241,7 +254,8 @@ def episode_length_sweep(params0, Ts, num_updates: int, seed: int = 0) -> np.nda
         _, path = jax.lax.scan(body, state, keys)
         return jax.tree.map(lambda a, b: jnp.concatenate([a[None], b]), params0, path)
 
-    paths = jax.jit(jax.vmap(train))(jnp.asarray(Ts, jnp.float32))
+    paths = jax.jit(jax.vmap(train, in_axes=(0, None)))(jnp.asarray(Ts, jnp.float32), params0)
+    paths = jax.tree.map(np.asarray, paths)
     return np.stack([rank1_spectrum(rank1_overlaps(jax.tree.map(lambda a: a[i], paths))) for i in range(len(Ts))])
 
 
@@ -315,12 +329,17 @@ def probe_errors(cell, params, num_phases: int = 8) -> np.ndarray:
     return np.asarray(_probe_errors(cell, params, refs)) / nothing
 
 
+@functools.cache
 def probe_references(num_phases: int = 8) -> jax.Array:
     """The single-sinusoid references of :func:`probe_errors`, ``[4, num_phases, T, 2]``."""
     freqs = np.asarray(TRACKING_PARAMS.frequencies)
     phases = np.linspace(-np.pi, np.pi, num_phases, endpoint=False)
-    return jnp.stack([jnp.stack([TRACKING.probe_reference(axis, f, ph, TRACKING_PARAMS) for ph in phases])
-                      for axis in (0, 1) for f in freqs[axis]])
+
+    def axis_probes(axis):  # [frequency, phase] of one axis, vmapped (the same values as a loop, bit for bit)
+        probe = functools.partial(TRACKING.probe_reference, axis, params=TRACKING_PARAMS)
+        return jax.vmap(jax.vmap(probe, (None, 0)), (0, None))(freqs[axis], phases)
+
+    return jnp.concatenate([axis_probes(0), axis_probes(1)])
 
 
 @functools.partial(jax.jit, static_argnums=0)

@@ -244,7 +244,8 @@ def fig4(res, out, quiet):
     sigmas, _ = optimise(
         jnp.asarray(r1["sig"][start], jnp.float32), jnp.asarray(alphas, jnp.float32), 10, 1e-3,
         res["scale"]["effective_steps"])
-    effective = np.asarray(cl.spectrum(cl.reduced_system(*jnp.moveaxis(sigmas, -1, 0))))
+    sigmas = np.asarray(sigmas, np.float64)
+    effective = an.rank1_spectrum(sigmas.reshape(-1, 4)).reshape(sigmas.shape)  # as the trained network's
     c.plot(lam.real, lam.imag, color="0.6", lw=1, label="trained network")
     for alpha, eigs in zip(alphas, effective):
         path = an.pair_eigenvalue(eigs)
@@ -269,6 +270,12 @@ def fig4(res, out, quiet):
          f"from update {st.stage3_start}); effective-loss paths; T sweep (authors' rank-1 linear model)", quiet)
 
 
+@jax.jit
+def _stage2_approximations(s_zm, s_zu, s_vm, s_vu):
+    """The paper's stage-2 ``λ3`` and ``λ1λ2`` (Eqs. 11-12) as one program (op by op: a dozen)."""
+    return cl.stage2_lambda3(s_zm, s_zu, s_vm, s_vu), cl.stage2_pair_product(s_zm, s_zu, s_vm, s_vu)
+
+
 def fig5(res, out, quiet):
     r1 = res["rank1"][res["seeds"][0]]
     sig, st = r1["sig"], r1["stages"]
@@ -276,9 +283,10 @@ def fig5(res, out, quiet):
     x = np.arange(len(lam3))
     fig, ax = plt.subplots(figsize=(8, 4.5), layout="constrained")
     ax.plot(x, lam3, "tab:green", label="λ3 (real), exact")
-    ax.plot(x, cl.stage2_lambda3(*sig.T), "g--", label="λ3 ≈ σ_vu + σ_vm σ_zu / ((σ_vu−1)² − σ_zm)")
+    approx_lam3, approx_pair = (np.asarray(a) for a in _stage2_approximations(*sig.T))
+    ax.plot(x, approx_lam3, "g--", label="λ3 ≈ σ_vu + σ_vm σ_zu / ((σ_vu−1)² − σ_zm)")
     ax.plot(x, lam1, "tab:blue", label="|λ1| (complex pair), exact")
-    ax.plot(x, np.sqrt(np.abs(cl.stage2_pair_product(*sig.T))), "b--", label="|λ1| ≈ √(c + bλ3 + λ3²)")
+    ax.plot(x, np.sqrt(np.abs(approx_pair)), "b--", label="|λ1| ≈ √(c + bλ3 + λ3²)")
     ax.axhline(1, color="k", lw=0.5)
     shade(ax, st)
     ax.set(xlabel="update", ylabel="eigenvalue of P", ylim=(min(0, lam3.min() - 0.05), 1.2))
@@ -305,8 +313,8 @@ def fig_beta(res, out, quiet):
         w = min(10, len(cost))
         a.semilogy(np.convolve(cost, np.ones(w) / w, "valid"), color=colour, lw=0.8, label=f"reg_u = {r:g}")
         final = jax.tree.map(lambda p: p[-1], run["params"])
-        xs, _ = an.integrator_rollouts(cell, readout, final, jnp.array([[1.0, 1.0]]))
-        b.plot(np.asarray(xs[0, :, 0]), color=colour, label=f"reg_u = {r:g}")
+        xs, _ = an.integrator_rollouts(cell, readout, final, np.array([[1.0, 1.0]], np.float32))
+        b.plot(np.asarray(xs)[0, :, 0], color=colour, label=f"reg_u = {r:g}")
         k = run["gains"]
         c.plot(k[:, 0], k[:, 1], "-", lw=0.6, color=colour)
         c.plot(*k[-1], "o", color=colour, mec="k", ms=7, label=f"reg_u = {r:g}")
