@@ -8,10 +8,13 @@ field, the format of the project's design notes ("Reproductions": the top-level 
 claim fields, ``holds`` true/false/null with a note saying why when null); it has the same rows,
 in the same order, as the committed cpu-scale table ``docs/studies/ger-barak/claims.json`` (the
 test scale drops no finding); ``claims.md`` and the report's claims table have one row per
-claim with the verdict of ``holds``. The numbers of the test scale mean nothing and are not
+claim with the verdict of ``holds``, and the report embeds every figure, byte for byte, with its
+caption. The numbers of the test scale mean nothing and are not
 compared. The browser checks of the report run on the toy study (tests/test_report.py).
 """
 
+import base64
+import html as html_lib
 import json
 import math
 import re
@@ -103,6 +106,6 @@ def test_reproduce_ger_barak_at_test_scale(tmp_path, capsys):
         assert cls == classes[c["holds"]], c["id"]
         assert f">{c['id']}<" in cells
         assert re.sub(r"<[^>]+>", "", cells.split("</td>")[0]).strip() == VERDICT[c["holds"]], c["id"]
-    for name in ger_barak.FIGURES:  # each figure embedded in the page
-        assert name in html, name
-    assert html.count('src="data:image/png;base64,') >= len(ger_barak.FIGURES)
+    for name, caption in ger_barak.FIGURES.items():  # each figure embedded whole, with its caption
+        assert base64.b64encode((out / name).read_bytes()).decode("ascii") in html, name
+        assert html_lib.escape(caption, quote=True) in html, name

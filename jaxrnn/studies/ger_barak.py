@@ -59,7 +59,7 @@ from jaxrnn.studies.ger_barak_figures import FIGURES
 
 STUDY = "ger-barak-2025"
 SCALES = {
-    "test": dict(seeds=[0], batch=20, nonlinear_updates=30, reg_u=[0.0, 0.005], open_updates=30, rank1_updates=40,
+    "test": dict(seeds=[0], batch=20, nonlinear_updates=30, reg_u=[0.0, 0.005], open_updates=30, rank1_updates=30,
                  sweep_T=[10, 50], sweep_updates=8, tracking_updates=20, tracking_batch=10, tracking_eval=10,
                  effective_steps=20),
     "cpu": dict(seeds=[0], batch=100, nonlinear_updates=1000, reg_u=[0.0, 0.005, 0.25, 1.0], open_updates=1000,
