@@ -26,14 +26,21 @@ Runs (the authors' ``code/utils.py`` and notebooks; the numbers per scale are in
   open-loop student (teacher = the final closed-loop network driving the plant, student = the
   update-0 network, W_in trained, as the authors').
 
-Scales. ``"test"`` exercises every step in a few updates (numbers meaningless); it costs about
-two CPU minutes, almost all of it XLA compiling the five population programs (15-25 s of CPU each
-on the 2-core machine, whatever the sizes) and the analyses' four. ``"cpu"`` (the
-default) is the paper's double-integrator runs at one seed, the rank-1 run for 400 of the paper's
-1,000 updates, and the tracking task for 2,000 updates at batch 50 — the paper needs ≈ 230 /
-1,200 / 2,600 / 4,500 updates for its four frequencies, so the default acquires the lower ones
-only, and Fig. 6 says which. ``"full"`` is the paper's scale: three seeds, five control costs,
-1,000 rank-1 updates, 5,000 tracking updates at batch 100 (closed and open loop); slow on a CPU.
+Scales. ``"test"`` exercises every step — the five runs, every figure, every claim row, the
+report — in a few updates at batch 20 (tracking: 10 updates at batch 5), so its numbers mean
+nothing. Its cost is XLA compiling, whatever the sizes: five population programs (init and chunk,
+about 4 s of CPU each with the test suite's cheap code generation) and six analysis programs (the
+episode-length sweep, gains, probes, rollouts from (1, 1), effective-loss paths, landscape);
+everything else is NumPy or compiles once per shape, and slicing stored snapshots compiles
+nothing. ``tests/test_ger_barak_reproduce.py`` runs it in the test suite's process: 43 s of CPU at
+load 3.4 (2026-12-03, pytest's per-test CPU time on the shared 2-core machine; stage by stage at
+load 4.4: training 25 s, analyses 6.5 s, figures 8 s, report 2.5 s), 65 s at load 4.8 before the
+analyses' programs were merged. ``"cpu"`` (the default) is the paper's double-integrator runs at
+one seed, the rank-1 run for 400 of the paper's 1,000 updates, and the tracking task for 2,000
+updates at batch 50 — the paper needs ≈ 230 / 1,200 / 2,600 / 4,500 updates for its four
+frequencies, so the default acquires the lower ones only, and Fig. 6 says which. ``"full"`` is the
+paper's scale: three seeds, five control costs, 1,000 rank-1 updates, 5,000 tracking updates at
+batch 100 (closed and open loop); slow on a CPU.
 
 Wall time of the default scale (2026-12-03, the shared 2-core machine with other heavy jobs):
 training 47 min (the five runs' recorded ``wall_time``: 228 + 380 + 105 + 908 + 1,196 s, 1,375 s of
@@ -59,15 +66,15 @@ from jaxrnn.studies.ger_barak_figures import FIGURES
 
 STUDY = "ger-barak-2025"
 SCALES = {
-    "test": dict(seeds=[0], batch=20, nonlinear_updates=30, reg_u=[0.0, 0.005], open_updates=30, rank1_updates=30,
-                 sweep_T=[10, 50], sweep_updates=8, tracking_updates=20, tracking_batch=10, tracking_eval=10,
-                 effective_steps=20),
+    "test": dict(seeds=[0], batch=20, nonlinear_updates=30, reg_u=[0.0, 0.005], open_updates=30,
+                 rank1_updates=30, sweep_T=[10, 50], sweep_updates=8, tracking_updates=10, tracking_batch=5,
+                 tracking_eval=5, effective_steps=20),
     "cpu": dict(seeds=[0], batch=100, nonlinear_updates=1000, reg_u=[0.0, 0.005, 0.25, 1.0], open_updates=1000,
                 rank1_updates=400, sweep_T=[10, 25, 50, 100], sweep_updates=60, tracking_updates=2000,
                 tracking_batch=50, tracking_eval=25, effective_steps=240),
     "full": dict(seeds=[0, 1, 2], batch=100, nonlinear_updates=1000, reg_u=[0.0, 0.005, 0.05, 0.25, 1.0],
-                 open_updates=1000, rank1_updates=1000, sweep_T=[10, 20, 35, 50, 75, 100], sweep_updates=100, tracking_updates=5000,
-                 tracking_batch=100, tracking_eval=50, effective_steps=240),
+                 open_updates=1000, rank1_updates=1000, sweep_T=[10, 20, 35, 50, 75, 100], sweep_updates=100,
+                 tracking_updates=5000, tracking_batch=100, tracking_eval=50, effective_steps=240),
 }
 COMMANDS = {"test": "jaxrnn reproduce ger-barak (scale test)", "cpu": "jaxrnn reproduce ger-barak",
             "full": "jaxrnn reproduce ger-barak --full"}
@@ -87,7 +94,8 @@ def _config(updates, task, model, rule, seeds, eval_every=1) -> dict:
 
 def nonlinear_config(s: dict) -> dict:
     rule = {"name": "closed_loop", "optimizer": "sgd", "learning_rate": 1e-2, "max_grad_norm": 1.0,
-            "batch": s["batch"], "num_steps": an.MAIN_T, "reg_u": s["reg_u"], "trainable": ["W_in", "W_rec", "W_out"]}
+            "batch": s["batch"], "num_steps": an.MAIN_T, "reg_u": s["reg_u"],
+            "trainable": ["W_in", "W_rec", "W_out"]}
     return _config(s["nonlinear_updates"], {"name": "double-integrator"}, an.NONLINEAR_MODEL, rule, s["seeds"])
 
 

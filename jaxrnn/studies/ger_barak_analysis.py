@@ -238,7 +238,8 @@ def episode_length_sweep(params0, Ts, num_updates: int, seed: int = 0, batch: in
 
     All copies start from ``params0`` (one snapshot, e.g. mid stage 2 of the T = 50 run) and see
     the same initial-state draws (``PRNGKey(seed)``, ``batch`` per update, the authors' 100); the T
-    values run as one vmapped program. Returns the reduced map's spectrum ``[len(Ts), num_updates + 1, 4]``.
+    values run as one vmapped program. Returns the reduced map's spectrum
+    ``[len(Ts), num_updates + 1, 4]``.
     """
     rule = rank1_rule(int(max(Ts)), batch)
     keys = jax.random.split(jax.random.PRNGKey(seed), num_updates)
