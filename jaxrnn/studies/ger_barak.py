@@ -29,13 +29,14 @@ Runs (the authors' ``code/utils.py`` and notebooks; the numbers per scale are in
 Scales. ``"test"`` exercises every step — the five runs, every figure, every claim row, the
 report — in a few updates at batch 20 (tracking: 10 updates at batch 5), so its numbers mean
 nothing. Its cost is XLA compiling, whatever the sizes: five population programs (init and chunk,
-about 4 s of CPU each with the test suite's cheap code generation) and six analysis programs (the
+about 5 s of CPU each with the test suite's cheap code generation) and six analysis programs (the
 episode-length sweep, gains, probes, rollouts from (1, 1), effective-loss paths, landscape);
 everything else is NumPy or compiles once per shape, and slicing stored snapshots compiles
-nothing. ``tests/test_ger_barak_reproduce.py`` runs it in the test suite's process: 43 s of CPU at
-load 3.4 (2026-12-03, pytest's per-test CPU time on the shared 2-core machine; stage by stage at
-load 4.4: training 25 s, analyses 6.5 s, figures 8 s, report 2.5 s), 65 s at load 4.8 before the
-analyses' programs were merged. ``"cpu"`` (the default) is the paper's double-integrator runs at
+nothing. ``tests/test_ger_barak_reproduce.py`` runs it in the test suite's process (2026-12-03,
+pytest's CPU time of the test on the shared 2-core machine, which varies by ±6 s from run to run):
+41-54 s of CPU (33-44 s wall) at load 1.2-1.9, 47-58 s at load 4-7; main's code before this change
+took 47-54 s and 65-68 s at the same loads. Stage by stage at load 4.4: training 25 s, analyses
+6.5 s, figures 8 s, report 2.5 s. ``"cpu"`` (the default) is the paper's double-integrator runs at
 one seed, the rank-1 run for 400 of the paper's 1,000 updates, and the tracking task for 2,000
 updates at batch 50 — the paper needs ≈ 230 / 1,200 / 2,600 / 4,500 updates for its four
 frequencies, so the default acquires the lower ones only, and Fig. 6 says which. ``"full"`` is the
@@ -46,8 +47,11 @@ Wall time of the default scale (2026-12-03, the shared 2-core machine with other
 training 47 min (the five runs' recorded ``wall_time``: 228 + 380 + 105 + 908 + 1,196 s, 1,375 s of
 it XLA compilation, most for the tracking programs; load not recorded, 15-20 that afternoon),
 then analyses, figures and claims on the stored runs 3.8 min (``/usr/bin/time``: 101 s user CPU;
-``uptime`` load 9.4 at the start, 9.2 at the end). Expect less on a quiet machine. The measured
-claims table is ``docs/studies/ger-barak/claims.json``.
+``uptime`` load 9.4 at the start, 9.2 at the end). Expect less on a quiet machine. With the
+analyses' programs merged (48 compiled programs instead of 126 at the test scale), the same stored
+runs' analyses, figures and claims took 64 s of CPU at load 2.6-4.2 against 72 s for the code
+before at load 2.6, and gave the same claims table bit for bit. The measured claims table is
+``docs/studies/ger-barak/claims.json``.
 """
 
 from __future__ import annotations
