@@ -3,8 +3,10 @@
 ``jaxrnn reproduce STUDY --scale test`` exercises every step of a study (population runs,
 analyses, figures, claims, the HTML report) in a few updates; its numbers mean nothing. It costs
 minutes of CPU per study (mostly XLA compiling the population programs), too much for the test
-suite, whose tests compare the pieces with independent references instead. Run it after
-changing a study, the store or the report::
+suite, whose tests compare the pieces with independent references instead — except Ger & Barak,
+whose test scale also runs in the suite (``tests/test_ger_barak_reproduce.py``; here, without the
+suite's cheap-compile flags, 83 s of CPU at load 3.2 on 2026-12-03). Run it after changing a
+study, the store or the report::
 
     python benchmarks/reproduce_smoke.py                # all studies
     python benchmarks/reproduce_smoke.py ger-barak      # one
