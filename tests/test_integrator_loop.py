@@ -9,7 +9,7 @@ import jaxrnn
 from jaxrnn.models import CTRNN
 from jaxrnn.rules import closed_loop
 from jaxrnn.rules import integrator_loop as il
-from jaxrnn.rules.bptt import trainable_mask
+from jaxrnn.rules.training import trainable_mask
 from jaxrnn.rules.controller import ControllerReadout, closed_loop_cost, default_readout, has_fast_loop, \
     sample_episodes
 

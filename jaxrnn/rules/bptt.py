@@ -41,10 +41,11 @@ from flax import struct
 
 from jaxrnn._checks import check_choice, check_range, fail
 from jaxrnn.models.cells import CTRNN, init_params
-from jaxrnn.models.ctrnn_fused import FusedKernel, ctrnn_readout_fused
+from jaxrnn.models.ctrnn_fused import FusedKernel
 from jaxrnn.models.heads import LinearReadout
-from jaxrnn.models.rollout import ctrnn_readout_trials, rollout, rollout_trials
+from jaxrnn.models.trials import batch_outputs, has_fast_path
 from jaxrnn.rules.base import LearningRule
+from jaxrnn.rules.training import clip_by_global_norm, freeze, mask_gradients, optimizer_step, trainable_mask
 
 
 @struct.dataclass
@@ -73,67 +74,6 @@ class BPTTState:
     params: Any
     opt_state: Any
     step: jax.Array
-
-
-def trainable_mask(params: Any, trainable: tuple[str, ...] | None) -> Any:
-    """A pytree of bools: True for leaves whose name (last path key) is in ``trainable``.
-
-    ``trainable=None`` marks every leaf trainable.
-    """
-
-    def is_trainable(path, _):
-        if trainable is None:
-            return True
-        name = getattr(path[-1], "key", str(path[-1]))
-        return name in trainable
-
-    return jax.tree_util.tree_map_with_path(is_trainable, params)
-
-
-def clip_by_global_norm(grads: Any, max_norm: jax.Array) -> Any:
-    """Rescale ``grads`` so their global norm is at most ``max_norm`` (a traced scalar)."""
-    norm = optax.tree.norm(grads)
-    scale = jnp.minimum(1.0, max_norm / jnp.maximum(norm, 1e-12))
-    return jax.tree.map(lambda g: g * scale, grads)
-
-
-def freeze(params: Any, mask: Any) -> Any:
-    """``params`` with ``jax.lax.stop_gradient`` on the leaves where ``mask`` is False.
-
-    Differentiating through the result gives exact zeros for those leaves without computing
-    them (no backward work and no stored activations on their behalf).
-    """
-    return jax.tree.map(lambda p, m: p if m else jax.lax.stop_gradient(p), params, mask)
-
-
-def network_outputs(cell, readout, params: Any, x0: jax.Array, inputs: jax.Array, *, remat: bool = False):
-    """Outputs ``[T, O]`` and states ``[T, N]`` of one trial (``inputs[T, M]``) from state ``x0``."""
-    states, hidden = rollout(cell, params["cell"], x0, inputs, remat=remat)
-    outputs = jax.vmap(lambda h: readout.apply(params["readout"], h))(hidden)
-    return outputs, states
-
-
-def has_fast_path(cell, readout) -> bool:
-    """Whether ``(cell, readout)`` is a ``CTRNN`` (``output="state"``) with a ``LinearReadout``."""
-    return type(cell) is CTRNN and cell.output == "state" and type(readout) is LinearReadout
-
-
-def batch_outputs(cell, readout, params: Any, x0: jax.Array, inputs: jax.Array, *, remat: bool = False,
-                  kernel: FusedKernel | None = None):
-    """Outputs ``[B, T, O]`` of ``B`` trials (``inputs[B, T, M]``) from states ``x0[B, N]``.
-
-    The numbers of ``jax.vmap(network_outputs)`` up to float32 rounding, computed with the
-    trial axis innermost; a ``CTRNN`` (``output="state"``) with a ``LinearReadout`` takes
-    :func:`~jaxrnn.models.rollout.ctrnn_readout_trials` (hand-written backward pass, which
-    stores only the rates, so ``remat`` does not apply to it), or with ``kernel`` the fused
-    Pallas kernel :func:`~jaxrnn.models.ctrnn_fused.ctrnn_readout_fused`.
-    """
-    if has_fast_path(cell, readout):
-        if kernel is not None:
-            return ctrnn_readout_fused(cell, params["cell"], params["readout"], x0, inputs, kernel=kernel)
-        return ctrnn_readout_trials(cell, params["cell"], params["readout"], x0, inputs)
-    head = lambda h: readout.apply(params["readout"], h)  # noqa: E731
-    return rollout_trials(cell, params["cell"], x0, inputs, readout=head, remat=remat)
 
 
 def default_trials_per_chunk(batch: int, max_chunk: int = 128) -> int:
@@ -260,10 +200,8 @@ def bptt(
         x0 = initial_states(key_x0, hp, batch)
         mask = trainable_mask(state.params, trainable)
         loss, grads = loss_and_grads(state.params, mask, trials, x0)
-        grads = jax.tree.map(lambda g, m: g if m else jnp.zeros_like(g), grads, mask)
-        grads = clip_by_global_norm(grads, hp.max_grad_norm)
-        updates, opt_state = adam.update(grads, state.opt_state, state.params)
-        params = jax.tree.map(lambda p, u, m: p - hp.learning_rate * u if m else p, state.params, updates, mask)
+        grads = clip_by_global_norm(mask_gradients(grads, mask), hp.max_grad_norm)
+        params, opt_state = optimizer_step(adam, grads, state.opt_state, state.params, hp.learning_rate, mask)
         new_state = BPTTState(params=params, opt_state=opt_state, step=state.step + 1)
         return new_state, {"loss": loss, "grad_norm": optax.tree.norm(grads)}
 

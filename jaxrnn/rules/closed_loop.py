@@ -89,7 +89,6 @@ from flax import struct
 
 from jaxrnn._checks import check_range
 from jaxrnn.rules.base import LearningRule
-from jaxrnn.rules.bptt import trainable_mask
 from jaxrnn.rules.controller import (
     Episodes,
     Setup,
@@ -107,6 +106,7 @@ from jaxrnn.rules.controller import (
 )
 from jaxrnn.rules.integrator_loop import integrator_ctrnn_value_and_grad
 from jaxrnn.rules.registry import register_rule
+from jaxrnn.rules.training import trainable_mask
 
 
 @struct.dataclass

@@ -4,7 +4,8 @@ Ger & Barak (NeurIPS 2025, arXiv 2505.13567), Ger & Barak's code: the controller
 (``{"cell", "readout"}`` params, ``h, r = cell(h, y)``, ``u = W_out r``), batches of episodes of
 the two differentiable plants (``Integrator``, ``Tracking2D``), one-trial rollouts under any
 ``policy(h, obs) -> (h, u, extra)`` through the plants' pure ``plant_step``, the closed-loop cost,
-and the masked, clipped SGD/Adam step. The equations are in :mod:`jaxrnn.rules.closed_loop`.
+and the masked, clipped SGD/Adam step (built from :mod:`jaxrnn.rules.training`). The equations
+are in :mod:`jaxrnn.rules.closed_loop`.
 
 Episode length: the scans run ``num_steps`` (static) steps; ``T = min(task.max_steps_in_episode,
 num_steps)`` (sweepable) masks the loss, and the carries are frozen from step ``T`` on, so no
@@ -23,8 +24,9 @@ from flax import linen as nn
 
 from jaxrnn._checks import check_choice, check_range, fail
 from jaxrnn.models.cells import CTRNN, LowRankRNN, init_params
-from jaxrnn.rules.bptt import clip_by_global_norm, trainable_mask
 from jaxrnn.rules.integrator_loop import integrator_ctrnn_cost, process_noise
+from jaxrnn.rules import training
+from jaxrnn.rules.training import clip_by_global_norm, optimizer_step, trainable_mask
 from jaxrnn.tasks import integrator, tracking
 
 OPTIMIZERS = ("sgd", "adam")
@@ -293,11 +295,6 @@ def make_optimizer(name: str) -> optax.GradientTransformation:
     return optax.identity() if name == "sgd" else optax.scale_by_adam(b1=0.9, b2=0.999, eps=1e-8)
 
 
-def freeze(params, mask):
-    """``stop_gradient`` on frozen leaves (their gradients are exact zeros, never computed)."""
-    return jax.tree.map(lambda p, m: p if m else jax.lax.stop_gradient(p), params, mask)
-
-
 class Setup(NamedTuple):
     """Static structure shared by the controller rules (see :func:`setup`)."""
 
@@ -329,8 +326,7 @@ def masked_value_and_grad(structure: Setup, params, objective):
     """``((loss, aux), grads)`` of ``objective(params) -> (loss, aux)`` for the trainable leaves
     (exact zeros elsewhere, never computed)."""
     mask = trainable_mask(params, structure.trainable)
-    (loss, aux), grads = jax.value_and_grad(lambda p: objective(freeze(p, mask)), has_aux=True)(params)
-    return (loss, aux), jax.tree.map(lambda g, m: g if m else jnp.zeros_like(g), grads, mask)
+    return training.masked_value_and_grad(objective, params, mask, has_aux=True)
 
 
 def apply_gradients(structure: Setup, params, opt_state, grads, hp):
@@ -340,8 +336,8 @@ def apply_gradients(structure: Setup, params, opt_state, grads, hp):
     """
     mask = trainable_mask(params, structure.trainable)
     norm = optax.tree.norm(grads)
-    direction, opt_state = structure.optimizer.update(clip_by_global_norm(grads, hp.max_grad_norm), opt_state, params)
-    params = jax.tree.map(lambda p, d, m: p - hp.learning_rate * d if m else p, params, direction, mask)
+    params, opt_state = optimizer_step(structure.optimizer, clip_by_global_norm(grads, hp.max_grad_norm), opt_state,
+                                       params, hp.learning_rate, mask)
     return params, opt_state, norm
 
 

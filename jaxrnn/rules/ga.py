@@ -53,9 +53,10 @@ from flax import struct
 from jaxrnn._checks import check_range, fail
 from jaxrnn.models.cells import init_params
 from jaxrnn.models.heads import LinearReadout
+from jaxrnn.models.trials import batch_outputs
 from jaxrnn.rules.base import LearningRule
-from jaxrnn.rules.bptt import batch_outputs, trainable_mask
 from jaxrnn.rules.registry import register_rule
+from jaxrnn.rules.training import trainable_mask
 
 EVOLVED = ("W_in", "W_rec", "W_out")
 

@@ -91,13 +91,13 @@ from gymnax.environments import spaces
 from jaxrnn._checks import check_choice, check_range, fail
 from jaxrnn.models.actor_critic import ActorCritic, gaussian_log_prob
 from jaxrnn.rules.base import LearningRule
-from jaxrnn.rules.bptt import clip_by_global_norm
 from jaxrnn.rules.policy_evaluation import deterministic_returns
 from jaxrnn.rules import ppo_normalize
 from jaxrnn.rules.ppo_normalize import (REWARD_CLIP, RunningMoments, discounted_returns, fold_input_normalization,
                                         init_moments, normalize, update_moments)
 from jaxrnn.rules.ppo_objective import Segment, gae, normalize_advantages, ppo_loss, segment_loss  # re-exported
 from jaxrnn.rules.registry import register_rule
+from jaxrnn.rules.training import clip_by_global_norm, optimizer_step
 from jaxrnn.tasks.autoreset import draw_resets, step_with_reset
 
 __all__ = ["PPOHParams", "PPOState", "Segment", "gae", "normalize_advantages", "ppo", "ppo_loss", "segment_loss"]
@@ -331,8 +331,7 @@ def ppo(
         stop = stopped | ((hp.target_kl > 0) & (aux["approx_kl"] > 1.5 * hp.target_kl))
         grad_norm = optax.tree.norm(grads)
         grads = clip_by_global_norm(grads, hp.max_grad_norm)
-        updates, new_opt_state = adam.update(grads, opt_state, params)
-        new_params = jax.tree.map(lambda p, u: p - learning_rate * u, params, updates)
+        new_params, new_opt_state = optimizer_step(adam, grads, opt_state, params, learning_rate)
         keep = lambda new, old: jax.tree.map(lambda n, o: jnp.where(stop, o, n), new, old)  # noqa: E731
         stats = {"loss": loss, "grad_norm": grad_norm, **aux}
         return (keep(new_params, params), keep(new_opt_state, opt_state), stop), (stats, ~stop)

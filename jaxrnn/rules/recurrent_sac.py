@@ -71,10 +71,10 @@ from gymnax.environments import spaces
 from jaxrnn._checks import check_range, fail
 from jaxrnn.models.sac_agent import SACAgent, tanh_gaussian, to_env_units
 from jaxrnn.rules.base import LearningRule
-from jaxrnn.rules.bptt import clip_by_global_norm
 from jaxrnn.rules.registry import register_rule
 from jaxrnn.rules.sac_objective import sac_loss
 from jaxrnn.rules.sequence_replay import Transition, can_sample, make_buffer, sample
+from jaxrnn.rules.training import clip_by_global_norm, descend
 from jaxrnn.tasks.autoreset import draw_resets, step_with_reset
 
 __all__ = ["SACHParams", "SACState", "recurrent_sac"]
@@ -298,9 +298,9 @@ def recurrent_sac(
         grads = {**actor_grads, "critic": clip_by_global_norm(grads["critic"], hp.max_grad_norm)}
         (updates, update_alpha), new_opt_state = adam.update((grads, grad_alpha), opt_state)
         lr = {"cell": hp.actor_lr, "actor": hp.actor_lr, "critic": hp.critic_lr}
-        new_params = {k: jax.tree.map(lambda p, u: p - lr[k] * u, params[k], updates[k]) for k in params}
+        new_params = {k: descend(params[k], updates[k], lr[k]) for k in params}
         new = (new_params, polyak(target_critic, new_params["critic"], hp.tau),
-               log_alpha - hp.alpha_lr * update_alpha, new_opt_state)
+               descend(log_alpha, update_alpha, hp.alpha_lr), new_opt_state)
         return jax.tree.map(lambda n, o: jnp.where(apply, n, o), new, learner), aux
 
     def one_round(state, key, hp):
