@@ -55,7 +55,8 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import scipy.optimize  # noqa: E402
 
-from jaxrnn.analysis.pipeline import CTRNNStep, _activity, _fixed_points, condition_inputs  # noqa: E402
+from jaxrnn.analysis.pipeline import _activity, _fixed_points, condition_inputs  # noqa: E402
+from jaxrnn.analysis.stored_networks import CTRNNStep  # noqa: E402
 from jaxrnn.analysis.population_svcca import svcca_distances  # noqa: E402
 from jaxrnn.analysis.similarity import pairwise  # noqa: E402
 

@@ -161,7 +161,8 @@ def work_analysis(networks: int, starts: int, svcca_networks: int, lanes: int, m
     import numpy as np
 
     import analysis_population as ap
-    from jaxrnn.analysis.pipeline import CTRNNStep, _activity, condition_inputs
+    from jaxrnn.analysis.pipeline import _activity, condition_inputs
+    from jaxrnn.analysis.stored_networks import CTRNNStep
     from jaxrnn.analysis.population_svcca import svcca_distances
 
     rng = np.random.default_rng(1)

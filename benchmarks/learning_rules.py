@@ -204,7 +204,7 @@ def throughput_worker(rule: str, task: str, population: int, updates: int, repea
     import jax
     import jax.numpy as jnp
 
-    from jaxrnn.population.runner import update_key
+    from jaxrnn.population.program import update_key
 
     cfg = config_dict(rule, task, seeds=population, small=False, steps=steps, batch=batch,
                       validation_trials=validation_trials)

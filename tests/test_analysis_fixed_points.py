@@ -10,13 +10,8 @@ import numpy as np
 import pytest
 import scipy.optimize
 
-from jaxrnn.analysis.fixed_points import (
-    FixedPoints,
-    find_fixed_points,
-    find_fixed_points_population,
-    probe_inputs,
-    sample_states,
-)
+from jaxrnn.analysis.fixed_point_inputs import probe_inputs, sample_states
+from jaxrnn.analysis.fixed_points import FixedPoints, find_fixed_points, find_fixed_points_population
 from jaxrnn.models.cells import CTRNN, init_params
 
 METHODS = ["lm", "adam"]

@@ -7,7 +7,7 @@ import numpy as np
 
 from jaxrnn.analysis import population_svcca
 from jaxrnn.analysis.fixed_points import _find
-from jaxrnn.analysis.pipeline import CTRNNStep
+from jaxrnn.analysis.stored_networks import CTRNNStep
 from jaxrnn.analysis.precision import full_precision
 
 

@@ -12,7 +12,7 @@ from test_analysis_fixed_points import _ctrnn_step, _random_network, assert_same
 
 from jaxrnn.analysis import fixed_point_solvers as solvers
 from jaxrnn.analysis.fixed_points import find_fixed_points, find_fixed_points_population
-from jaxrnn.analysis.pipeline import CTRNNStep
+from jaxrnn.analysis.stored_networks import CTRNNStep
 from jaxrnn.rules.hebbian import clamp_bias_units
 
 XTOL = 1e-10  # the float64 default

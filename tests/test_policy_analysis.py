@@ -11,6 +11,7 @@ import scipy.stats
 
 import jaxrnn
 from jaxrnn.analysis import policy
+from jaxrnn.analysis.ring import fit_circle, ring_score
 from jaxrnn.analysis.stats import linear_regression, mean_interval, t_quantile
 from jaxrnn.models import VanillaRNN
 from jaxrnn.models.actor_critic import ActorCritic
@@ -144,18 +145,18 @@ def test_ring_score_is_high_on_a_circle_and_low_on_a_blob():
     theta = np.random.default_rng(1).uniform(-np.pi, np.pi, 400)
     for sign in (1.0, -1.0):  # a rotated or reflected copy of θ
         phi = sign * theta + 1.0
-        ring = policy.ring_score(_embed(np.stack([2 * np.cos(phi) + 1, 2 * np.sin(phi) - 3], 1)), theta)
+        ring = ring_score(_embed(np.stack([2 * np.cos(phi) + 1, 2 * np.sin(phi) - 3], 1)), theta)
         assert float(ring.radius_cv) < 1e-3
         assert float(ring.variance_fraction) > 0.999
         assert float(ring.circular_corr) > 0.999
         assert float(ring.score) > 0.99
         np.testing.assert_allclose(ring.radius, 2.0, rtol=1e-3)
-    blob = policy.ring_score(jax.random.normal(jax.random.PRNGKey(0), (400, 8)), theta)
+    blob = ring_score(jax.random.normal(jax.random.PRNGKey(0), (400, 8)), theta)
     assert float(blob.radius_cv) > 0.3
     assert float(blob.variance_fraction) < 0.45
     assert float(blob.circular_corr) < 0.2
     assert float(blob.score) < 0.1
-    center, radius = policy.fit_circle(jnp.asarray(np.stack([3 + 1.5 * np.cos(theta), -2 + 1.5 * np.sin(theta)], 1)))
+    center, radius = fit_circle(jnp.asarray(np.stack([3 + 1.5 * np.cos(theta), -2 + 1.5 * np.sin(theta)], 1)))
     np.testing.assert_allclose(center, [3.0, -2.0], atol=1e-4)
     np.testing.assert_allclose(radius, 1.5, rtol=1e-4)
 
@@ -206,7 +207,7 @@ def test_population_forms_stack_single_agents():
 ])
 def test_ring_score_rejects_bad_shapes(hidden, theta, field):
     with pytest.raises(ValueError, match=field):
-        policy.ring_score(jnp.asarray(hidden), jnp.asarray(theta))
+        ring_score(jnp.asarray(hidden), jnp.asarray(theta))
 
 
 def test_within_group_regression_equals_dummy_variable_ols():

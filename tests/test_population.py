@@ -218,7 +218,8 @@ def test_unknown_task_lists_registered_names():
 def test_prepare_equals_member_by_member_construction():
     """Batched keys and shared hparams give each member exactly its own member_keys / member_hparams
     (seeds up to 2**32 - 1 in one vmapped call, larger ones one by one)."""
-    from jaxrnn.population.runner import member_keys, prepare
+    from jaxrnn.population.program import member_keys
+    from jaxrnn.population.runner import prepare
 
     raw = {"run": {"num_updates": 2, "eval_every": 2, "chunk_updates": 2, "snapshots": 0},
            "task": {"name": "rdm", "num_steps": 20, "noise_std": [0.1, 0.5]},

@@ -15,7 +15,7 @@ from jaxrnn.models import VanillaRNN
 from jaxrnn.population.builders import build_rule, member_hparams
 from jaxrnn.rules import ppo
 from jaxrnn.models.actor_critic import ActorCritic, _orthogonal, gaussian_entropy, gaussian_log_prob
-from jaxrnn.rules.ppo import Segment, gae, normalize_advantages, ppo_loss, segment_loss
+from jaxrnn.rules.ppo_objective import Segment, gae, normalize_advantages, ppo_loss, segment_loss
 
 
 def _gae_reference(rewards, values, last_value, masks, gamma, lam):

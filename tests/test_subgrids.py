@@ -9,7 +9,7 @@ import pytest
 from jax.experimental.compilation_cache import compilation_cache
 
 from jaxrnn import population
-from jaxrnn.analysis.pipeline import member_specs
+from jaxrnn.analysis.stored_networks import member_specs
 from jaxrnn.population import checkpoint
 from jaxrnn.population.builders import rule_values
 from jaxrnn.rules.registry import rule_fields

@@ -8,7 +8,8 @@ from sklearn.neighbors import NearestNeighbors
 
 from jaxrnn import population
 from jaxrnn.analysis.fixed_points import FixedPoints
-from jaxrnn.analysis.pipeline import CTRNNStep, LinearReadout, analyze, analyze_store, concat_runs, condition_inputs
+from jaxrnn.analysis.pipeline import analyze, analyze_store, concat_runs, condition_inputs
+from jaxrnn.analysis.stored_networks import CTRNNStep, LinearReadout
 from jaxrnn.analysis.probes import STABLE, TRANSIENT, UNRESPONSIVE, integration_probe_population, pulse_inputs
 from jaxrnn.analysis.similarity import svcca
 from jaxrnn.analysis.topology import index_profile, topology_distances, topology_signature

@@ -18,13 +18,8 @@ Studies' pipelines: ``jaxrnn.analysis.pipeline`` (McMahan et al., ``jaxrnn analy
 from jaxrnn.analysis.closed_loop import joint_matrix, reduced_system, spectral_radius, stabilisation_epoch
 from jaxrnn.analysis.control import feedback_gains, lqr
 from jaxrnn.analysis.embedding import mds, silhouette
-from jaxrnn.analysis.fixed_points import (
-    FixedPoints,
-    find_fixed_points,
-    find_fixed_points_population,
-    probe_inputs,
-    sample_states,
-)
+from jaxrnn.analysis.fixed_point_inputs import probe_inputs, sample_states
+from jaxrnn.analysis.fixed_points import FixedPoints, find_fixed_points, find_fixed_points_population
 from jaxrnn.analysis.linearize import jacobian, jacobians, spectrum, timescales
 from jaxrnn.analysis.probes import integration_probe, integration_probe_population
 from jaxrnn.analysis.similarity import cka, pairwise, procrustes, svcca

@@ -4,7 +4,7 @@
     u = probe_inputs("rdm" | "cdi" | "ncdi-<n>")                # McMahan's "small" probes, [P, M]
     u, value, context = level_inputs("cdi", FIGURE1_LEVELS)     # Fig. 1d's five inputs per context
 
-``sample_states`` and ``probe_inputs`` are re-exported by :mod:`jaxrnn.analysis.fixed_points`.
+``sample_states`` and ``probe_inputs`` are also importable from :mod:`jaxrnn.analysis`.
 """
 
 from __future__ import annotations

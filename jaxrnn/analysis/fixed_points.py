@@ -50,7 +50,8 @@ Candidate order is kept: row ``k`` of the result came from ``x0[k]``.
 
 For a population of networks, :func:`find_fixed_points_population` puts every member's starts
 in one work queue (``step(params, x, u)``, params with a leading member axis). Starting states
-and McMahan's probe inputs: :mod:`jaxrnn.analysis.fixed_point_inputs` (re-exported here).
+and McMahan's probe inputs: :mod:`jaxrnn.analysis.fixed_point_inputs` (``sample_states`` and
+``probe_inputs`` are also importable from :mod:`jaxrnn.analysis`).
 """
 
 from __future__ import annotations
@@ -65,14 +66,11 @@ from flax import struct
 
 from jaxrnn._checks import check_choice, check_range, fail
 from jaxrnn.analysis import fixed_point_solvers as solvers
-from jaxrnn.analysis.fixed_point_inputs import probe_inputs, sample_states  # re-exported
-from jaxrnn.analysis.fixed_point_solvers import RateMap  # re-exported: the structure hook's return type
 from jaxrnn.analysis.linearize import spectrum
 from jaxrnn.analysis.precision import full_precision
 from jaxrnn.lapack_guard import after
 
-__all__ = ["FixedPoints", "RateMap", "find_fixed_points", "find_fixed_points_population", "probe_inputs", "sample_states",
-           "speed"]
+__all__ = ["FixedPoints", "find_fixed_points", "find_fixed_points_population", "speed"]
 
 METHODS = ("lm", "adam")
 DEFAULT_MAX_ITERS = {"lm": 200, "adam": 5000}
@@ -221,7 +219,8 @@ def find_fixed_points(
         has a method ``rate_map(u) -> RateMap`` (the structure hook,
         :class:`~jaxrnn.analysis.fixed_point_solvers.RateMap`), LM uses the closed-form
         normal equations of that map.
-      x0: ``[K, N]`` starting states (e.g. :func:`sample_states` of visited states); their
+      x0: ``[K, N]`` starting states (e.g.
+        :func:`~jaxrnn.analysis.fixed_point_inputs.sample_states` of visited states); their
         float dtype is the working dtype.
       u: ``[M]`` static input (cast to ``x0``'s dtype).
       method: ``"lm"`` (Levenberg–Marquardt) or ``"adam"`` (optax).

@@ -24,7 +24,7 @@ Per member (variables of the returned ``xarray.Dataset``; ``member`` as the inpu
   probes ordered by ``|input|``), ``num_starts`` starts each: visited states of the SVCCA
   trajectories plus ``N(0, start_noise²)`` (``starts="visited"``) or McMahan's ``U(−5, 5)^N``
   (``"uniform"``); LM, ``q < 1e-8`` (a batch's members × probes × starts in one work queue,
-  closed-form normal equations via :meth:`CTRNNStep.rate_map`, eigenvalues of the distinct
+  closed-form normal equations via :meth:`~jaxrnn.analysis.stored_networks.CTRNNStep.rate_map`, eigenvalues of the distinct
   points only). Stored compacted to ``max_fps`` per probe:
   ``fp_x[member, probe, fp, neuron]``, ``fp_valid``, ``fp_stable``, ``fp_num_unstable``,
   ``fp_max_abs_eig``, ``fp_q``; ``fp_count[member, probe]`` (all distinct FPs),
@@ -66,11 +66,11 @@ from tqdm.auto import tqdm
 
 from jaxrnn._checks import check_choice, check_range, fail
 from jaxrnn.analysis.embedding import mds, silhouette
-from jaxrnn.analysis.fixed_points import find_fixed_points_population, probe_inputs
+from jaxrnn.analysis.fixed_point_inputs import probe_inputs
+from jaxrnn.analysis.fixed_points import find_fixed_points_population
 from jaxrnn.analysis.probes import integration_probe_population, pulse_inputs
 from jaxrnn.analysis.population_svcca import svcca_distances
-from jaxrnn.analysis.stored_networks import (
-    RULE_MODEL, CTRNNStep, LinearReadout, NetworkSpec, group_params, member_specs)
+from jaxrnn.analysis.stored_networks import CTRNNStep, LinearReadout, NetworkSpec, group_params, member_specs
 from jaxrnn.analysis.topology import index_profile_population, topology_distances, topology_signature_population
 from jaxrnn.population.attributes import describe_analysis
 
@@ -78,8 +78,7 @@ SVCCA_CONDITIONS = 10
 SVCCA_COHERENCE = 0.1857
 PREFIXES = ("fp_", "probe_", "svcca_", "topology_", "index_profile", "integration_")
 
-__all__ = ["RULE_MODEL", "CTRNNStep", "LinearReadout", "NetworkSpec", "analyze", "analyze_store", "concat_runs",
-           "condition_activity", "condition_inputs", "group_params", "member_specs", "probe_fixed_points"]
+__all__ = ["analyze", "analyze_store", "concat_runs", "condition_activity", "condition_inputs", "probe_fixed_points"]
 
 
 def condition_inputs(num_contexts: int, num_steps: int) -> np.ndarray:
@@ -98,7 +97,7 @@ def condition_inputs(num_contexts: int, num_steps: int) -> np.ndarray:
 @functools.partial(jax.jit, static_argnames=("step",))
 def condition_activity(step, params, inputs):
     """``[P, C·T, N]`` hidden states of ``P`` members (``params`` leaves ``[P, ...]``) for every
-    condition of ``inputs[C, T, M]``, from ``x_0 = 0`` (``step``: a :class:`CTRNNStep`)."""
+    condition of ``inputs[C, T, M]``, from ``x_0 = 0`` (``step``: a :class:`~jaxrnn.analysis.stored_networks.CTRNNStep`)."""
     def one(p):
         x0 = jnp.zeros(p["W_rec"].shape[0], inputs.dtype)
         run = lambda us: jax.lax.scan(lambda x, u: (step(p, x, u),) * 2, x0, us)[1]  # noqa: E731

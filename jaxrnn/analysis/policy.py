@@ -22,8 +22,8 @@ members × snapshots (``params`` leaves ``[P, S, ...]``, as ``params.cell.W_rec[
   Pendulum's semi-implicit Euler step backwards (:func:`free_swing_history`):
   ``θ_{j−1} = θ_j − θ̇_j dt``, ``θ̇_{j−1} = clip(θ̇_j − (3g/2l) sin θ_{j−1} dt, ±max_speed)``
   (exactly the inverse of the forward step wherever the speed clip is inactive).
-- **Hidden PCA and ring score** (:func:`pca`, :func:`ring_score`): PCA by SVD of centred
-  hidden states ``X[S, N]``. With ``p = (PC1, PC2)`` scores, a circle is fitted by algebraic
+- **Hidden PCA and ring score** (:func:`~jaxrnn.analysis.ring.pca`,
+  :func:`~jaxrnn.analysis.ring.ring_score`): PCA by SVD of centred hidden states ``X[S, N]``. With ``p = (PC1, PC2)`` scores, a circle is fitted by algebraic
   least squares (Kåsa 1976: ``|p|² + D p₁ + E p₂ + F = 0``), ``ρ_s = ‖p_s − c‖``, and
   ``radius_cv = std ρ / mean ρ`` (0 on a circle), ``variance_fraction = (s₁² + s₂²)/Σ sᵢ²``
   and ``circular_corr = max(|⟨e^{i(φ−θ)}⟩|, |⟨e^{i(φ+θ)}⟩|)`` with ``φ = atan2(p − c)`` — the
@@ -73,10 +73,11 @@ import jax.numpy as jnp
 from flax import struct
 
 from jaxrnn._checks import check_choice, check_range
-from jaxrnn.analysis.fixed_points import FixedPoints, find_fixed_points, sample_states
+from jaxrnn.analysis.fixed_point_inputs import sample_states
+from jaxrnn.analysis.fixed_points import FixedPoints, find_fixed_points
 from jaxrnn.analysis.intervals import block_bootstrap_interval
 from jaxrnn.analysis.linearize import spectrum, timescales
-from jaxrnn.analysis.ring import PCA, RingScore, fit_circle, pca, ring_score
+from jaxrnn.analysis.ring import RingScore, pca, ring_score
 from jaxrnn.analysis.stats import mean_interval
 from jaxrnn.lapack_guard import after, ordered_map
 from jaxrnn.tasks.pendulum import PendulumState, angle_normalize
@@ -85,11 +86,10 @@ GOAL_ANGLE = 0.0
 HANGING_ANGLE = math.pi
 
 
-__all__ = ["AgentGeometry", "GOAL_ANGLE", "HANGING_ANGLE", "PCA", "RingScore", "Rollout",
-           "SelectedFixedPoint", "Timescales", "analyze_agent", "analyze_population", "angle_location",
-           "closed_loop_rollout", "driven_states", "fit_circle", "free_swing_history", "landscape_population",
-           "nearest_fixed_point", "observation_fixed_points", "observe", "pca", "policy_landscape",
-           "recurrence", "reward_to_go", "ring_score", "trajectory_timescales"]
+__all__ = ["AgentGeometry", "GOAL_ANGLE", "HANGING_ANGLE", "Rollout", "SelectedFixedPoint", "Timescales",
+           "analyze_agent", "analyze_population", "angle_location", "closed_loop_rollout", "driven_states",
+           "free_swing_history", "landscape_population", "nearest_fixed_point", "observation_fixed_points", "observe",
+           "policy_landscape", "recurrence", "reward_to_go", "trajectory_timescales"]
 
 
 @struct.dataclass
@@ -261,7 +261,7 @@ def trajectory_timescales(step, hidden_prev: jax.Array, inputs: jax.Array, *, to
 class AgentGeometry:
     """Everything :func:`analyze_agent` measures for one agent (leaves gain ``[P, S]`` when vmapped).
 
-    ``episode_return``: mean return of the rollouts; ``ring``: :class:`RingScore` of all rollout
+    ``episode_return``: mean return of the rollouts; ``ring``: :class:`~jaxrnn.analysis.ring.RingScore` of all rollout
     states; ``goal_location``/``hanging_location`` ``[N]`` and ``goal_visits``/``hanging_visits``;
     ``goal_fps``/``hanging_fps``: :class:`FixedPoints` under the two observations;
     ``goal_fp``/``hanging_fp``: the selected ones; ``fp_goal_distance``; ``tau``:

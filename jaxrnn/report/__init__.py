@@ -133,8 +133,8 @@ def build_report(directory: str | Path, *, captions: dict[str, str] | None = Non
     versions = {f"run {r.name}": r.versions for r in runs}
     versions["this report"] = package_versions()
     rows = sorted({k for v in versions.values() for k in v})
-    env = page.Table(("package", *versions), tuple(
-        (page.Cell(k, k), *[page.Cell(str(v.get(k, "—")), str(v.get(k, "—"))) for v in versions.values()])
+    env = collect.Table(("package", *versions), tuple(
+        (collect.Cell(k, k), *[collect.Cell(str(v.get(k, "—")), str(v.get(k, "—"))) for v in versions.values()])
         for k in rows), "Package versions recorded by each run, and those of the process that wrote this report.")
     created = _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
     body.append('<section id="environment"><h2>Environment</h2>' + page.table(env, numeric_from=99)

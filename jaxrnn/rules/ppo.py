@@ -95,12 +95,12 @@ from jaxrnn.rules.policy_evaluation import deterministic_returns
 from jaxrnn.rules import ppo_normalize
 from jaxrnn.rules.ppo_normalize import (REWARD_CLIP, RunningMoments, discounted_returns, fold_input_normalization,
                                         init_moments, normalize, update_moments)
-from jaxrnn.rules.ppo_objective import Segment, gae, normalize_advantages, ppo_loss, segment_loss  # re-exported
+from jaxrnn.rules.ppo_objective import Segment, gae, normalize_advantages, segment_loss
 from jaxrnn.rules.registry import register_rule
 from jaxrnn.rules.training import clip_by_global_norm, optimizer_step
 from jaxrnn.tasks.autoreset import draw_resets, step_with_reset
 
-__all__ = ["PPOHParams", "PPOState", "Segment", "gae", "normalize_advantages", "ppo", "ppo_loss", "segment_loss"]
+__all__ = ["PPOHParams", "PPOState", "ppo"]
 
 STATIC_DEFAULTS = {
     "num_envs": 8, "num_steps": 128, "num_minibatches": 4, "num_epochs": 10, "hidden_head": 64,

@@ -1,6 +1,6 @@
 """The recurrent PPO objective: GAE, the clipped loss and the loss of a minibatch of sequences.
 
-Pure functions of arrays, used by :func:`jaxrnn.rules.ppo.ppo` (and re-exported there), after
+Pure functions of arrays, used by :func:`jaxrnn.rules.ppo.ppo`, after
 Schulman et al. (2017, 2016) and the ``pytorch-a2c-ppo-acktr`` template the Huang, Singh &
 Rajan (2024) agents follow:
 

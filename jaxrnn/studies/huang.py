@@ -49,7 +49,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxrnn import population
-from jaxrnn.analysis import policy
+from jaxrnn.analysis import policy, ring
 from jaxrnn.models.actor_critic import ActorCritic
 from jaxrnn.population.builders import build_cell, rule_values
 from jaxrnn.rules.registry import registered_rules
@@ -212,7 +212,7 @@ def analyze_task(agents, settings: dict, cache: Path, quiet: bool) -> dict[str, 
         ro = policy.closed_loop_rollout(net, env, p_final, jax.random.split(key)[0], env_params,
                                         settings["episodes"])
         hidden = policy.driven_states(net, p_init, ro.obs)
-        return policy.ring_score(hidden.reshape(-1, hidden.shape[-1]), ro.theta.reshape(-1)).score
+        return ring.ring_score(hidden.reshape(-1, hidden.shape[-1]), ro.theta.reshape(-1)).score
 
     # members one after another: a vmapped batch of SVDs can deadlock XLA:CPU's pool (jaxrnn.lapack_guard)
     untrained_ring = jax.jit(lambda f, i, k: jax.lax.map(lambda x: baseline(*x), (f, i, k)))(final, initial, keys)

@@ -24,8 +24,8 @@ import xarray as xr
 
 import jaxrnn
 from jaxrnn.analysis.fixed_point_inputs import FIGURE1_LEVELS, level_inputs
-from jaxrnn.analysis.pipeline import (CTRNNStep, LinearReadout, analyze, condition_activity, condition_inputs,
-                                      group_params, member_specs, probe_fixed_points)
+from jaxrnn.analysis.pipeline import analyze, condition_activity, condition_inputs, probe_fixed_points
+from jaxrnn.analysis.stored_networks import CTRNNStep, LinearReadout, group_params, member_specs
 from jaxrnn.analysis.probes import integration_probe_population, pulse_inputs
 from jaxrnn.studies.mcmahan_config import Scale
 
