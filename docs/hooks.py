@@ -111,17 +111,16 @@ def config_reference() -> str:
             "members that differ in one are compiled separately); the fields of its params dataclass are "
             "**sweepable** (vmapped within one compiled group). Give a list to sweep a field."]
     for name in tasks.registered():
-        cls = tasks._REGISTRY[name]
-        fixed = tasks._STATIC[name]
+        cls = tasks.task_class(name)
+        fixed = tasks.fixed_static(name)
         task, params = tasks.make(name)
         cls_doc = {}
         for klass in reversed([k for k in cls.__mro__ if k.__module__.startswith("jaxrnn")]):
             cls_doc.update({**doc_section(klass), **doc_section(klass.__init__)})
         params_doc = doc_section(type(params))
-        signature = inspect.signature(cls.__init__)
-        rows = [(f"`{p}`", _value(fixed.get(p, signature.parameters[p].default)), "static",
+        rows = [(f"`{p}`", _value(default), "static",
                  cls_doc.get(p, "") + (" (fixed by this name)" if p in fixed else ""))
-                for p in tasks.static_fields(name)]
+                for p, default in tasks.static_defaults(name).items()]
         rows += [(f"`{f.name}`", _value(getattr(params, f.name)), "sweepable", params_doc.get(f.name, ""))
                  for f in dataclasses.fields(params)]
         summary = (inspect.getdoc(cls) or "").split("\n")[0]

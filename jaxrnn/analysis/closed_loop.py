@@ -52,8 +52,12 @@ from jaxrnn._checks import check_range, fail
 from jaxrnn.analysis.linearize import spectrum
 
 
-def _as_matrix(name: str, value, ndim1_as: str) -> jax.Array:
-    """Promote a vector to a column (``"col"``) or row (``"row"``) matrix; reject other ranks."""
+def as_matrix(name: str, value, ndim1_as: str) -> jax.Array:
+    """Promote a vector to a column (``"col"``) or row (``"row"``) matrix.
+
+    Other ranks raise a ``ValueError`` naming ``name`` (e.g. a population passed where one
+    network is expected). Shared with :mod:`~jaxrnn.analysis.control`.
+    """
     value = jnp.asarray(value)
     if value.ndim == 1:
         return value[:, None] if ndim1_as == "col" else value[None, :]
@@ -79,9 +83,9 @@ def joint_matrix(A, B, C, W_in, W_rec, W_out, alpha=1.0) -> jax.Array:
       W_out: ``[m, N]`` (vector ``z`` → ``[1, N]``). alpha: ``dt/τ`` (may be traced).
     """
     A = jnp.asarray(A)
-    B, C = _as_matrix("B", B, "col"), _as_matrix("C", C, "row")
-    W_in, W_out = _as_matrix("W_in", W_in, "col"), _as_matrix("W_out", W_out, "row")
-    W_rec = _as_matrix("W_rec", W_rec, "col")
+    B, C = as_matrix("B", B, "col"), as_matrix("C", C, "row")
+    W_in, W_out = as_matrix("W_in", W_in, "col"), as_matrix("W_out", W_out, "row")
+    W_rec = as_matrix("W_rec", W_rec, "col")
     if A.ndim != 2 or A.shape[0] != A.shape[1]:
         fail("A.shape", A.shape, "square [n, n]", "did you forget jax.vmap?")
     n, N = A.shape[0], W_rec.shape[0]
@@ -151,7 +155,7 @@ def reduced_system(s_zm, s_zu, s_vm, s_vu) -> jax.Array:
          [1, 1, 0,    0   ],     a' = C x' = x + v    (C B = 0)
          [0, 0, σ_vm, σ_vu]]     b' = v_rec·h
     """
-    zm, zu, vm, vu = jnp.broadcast_arrays(*(_float(s) for s in (s_zm, s_zu, s_vm, s_vu)))
+    zm, zu, vm, vu = jnp.broadcast_arrays(*(as_float(s) for s in (s_zm, s_zu, s_vm, s_vu)))
     one, zero = jnp.ones_like(zm), jnp.zeros_like(zm)
     return jnp.stack([
         jnp.stack([one, one, zero, zero], -1),
@@ -167,22 +171,25 @@ def characteristic_coefficients(s_zm, s_zu, s_vm, s_vu) -> jax.Array:
     ``b = −(σ_vu + 2)``, ``c = 2σ_vu − σ_zm + 1``, ``d = σ_vu σ_zm − σ_vu − σ_vm σ_zu``;
     ``det(λI − P_eff) = λ·p(λ)``.
     """
-    s_zm, s_zu, s_vm, s_vu = (_float(s) for s in (s_zm, s_zu, s_vm, s_vu))
+    s_zm, s_zu, s_vm, s_vu = (as_float(s) for s in (s_zm, s_zu, s_vm, s_vu))
     b = -(s_vu + 2.0)
     c = 2.0 * s_vu - s_zm + 1.0
     d = s_vu * s_zm - s_vu - s_vm * s_zu
     return jnp.stack(jnp.broadcast_arrays(jnp.ones_like(b), b, c, d))
 
 
-def _float(x) -> jax.Array:
-    """``x`` as a floating array, keeping float32/float64 (ints and Python scalars → default float)."""
+def as_float(x) -> jax.Array:
+    """``x`` as a floating array, keeping float32/float64 (ints and Python scalars → default float).
+
+    Shared with :mod:`~jaxrnn.analysis.control`.
+    """
     x = jnp.asarray(x)
     return x.astype(jnp.result_type(x, float))
 
 
 def _csqrt(x) -> jax.Array:
     """Principal complex square root (imaginary for negative ``x``)."""
-    return jnp.sqrt(_float(x) + 0j)
+    return jnp.sqrt(as_float(x) + 0j)
 
 
 def stage1_eigenvalues(s_zm) -> jax.Array:
@@ -212,7 +219,7 @@ def stage2_lambda3(s_zm, s_zu, s_vm, s_vu) -> jax.Array:
 
     First order in ``δ = σ_vm σ_zu`` around ``λ = σ_vu`` of ``(λ − σ_vu)((λ−1)² − σ_zm) = δ``.
     """
-    s_zm, s_zu, s_vm, s_vu = (_float(s) for s in (s_zm, s_zu, s_vm, s_vu))
+    s_zm, s_zu, s_vm, s_vu = (as_float(s) for s in (s_zm, s_zu, s_vm, s_vu))
     return s_vu + s_vm * s_zu / ((s_vu - 1.0) ** 2 - s_zm)
 
 
@@ -225,7 +232,7 @@ def stage2_lambda1(s_zm, s_zu, s_vm, s_vu) -> jax.Array:
     ``ε₂ = −(d + 2q) ε₁² / (2qd)``. Complex (``q`` imaginary) when ``σ_zm < 0``; the
     conjugate is ``λ₂`` then. Singular at ``σ_zm = 0`` or ``d = 0`` (degenerate roots).
     """
-    s_zu, s_vm, s_vu = (_float(s) for s in (s_zu, s_vm, s_vu))
+    s_zu, s_vm, s_vu = (as_float(s) for s in (s_zu, s_vm, s_vu))
     q = _csqrt(s_zm)
     d = 1.0 + q - s_vu
     delta = s_vm * s_zu
@@ -255,7 +262,7 @@ def effective_loss(sigmas, alpha, T) -> jax.Array:
     ``T`` is an integer exponent (the authors use 20 or 10); ``alpha`` may be traced.
     Differentiable in ``sigmas`` (theory nb cell 11).
     """
-    sigmas = _float(sigmas)
+    sigmas = as_float(sigmas)
     if sigmas.shape != (4,):
         fail("sigmas.shape", sigmas.shape, "(4,) = [σ_zm, σ_zu, σ_vm, σ_vu]", "vmap for several")
     s_zm, s_zu, s_vm, s_vu = sigmas[0], sigmas[1], sigmas[2], sigmas[3]
@@ -278,7 +285,7 @@ def optimise_effective_loss(sigmas0, alpha, T, learning_rate, steps: int, clip=1
     check_range("steps", steps, 1, integer=True)
     transforms = [] if clip is None else [optax.clip_by_global_norm(clip)]
     optimiser = optax.chain(*transforms, optax.sgd(learning_rate))
-    sigmas0 = _float(sigmas0)
+    sigmas0 = as_float(sigmas0)
     loss_and_grad = jax.value_and_grad(effective_loss)
 
     def body(carry, _):

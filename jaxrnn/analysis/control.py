@@ -31,7 +31,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxrnn._checks import check_range, fail
-from jaxrnn.analysis.closed_loop import _as_matrix, _float, joint_matrix, spectral_radius
+from jaxrnn.analysis.closed_loop import as_float, as_matrix, joint_matrix, spectral_radius
 
 # ----------------------------------------------------------------------------- learned gains
 
@@ -90,7 +90,7 @@ def gain_landscape(A, B, k1_grid, k2_grid, x0=(1.0, 1.0), T: int = 50) -> jax.Ar
     ``B[2]`` or ``[2, 1]``, grids ``[K1]``, ``[K2]`` → ``[K1, K2]`` (the authors: 50×50 on
     ``[−1.2, 0.6]²``). Finite even where the loop diverges (log-space accumulation).
     """
-    A = _float(A)
+    A = as_float(A)
     B = jnp.reshape(jnp.asarray(B, A.dtype), (-1,))
     if A.shape != (2, 2) or B.shape != (2,):
         fail("A.shape, B.shape", (A.shape, B.shape), "(2, 2) and (2,) or (2, 1): a 2-D plant, one input")
@@ -154,7 +154,7 @@ def solve_dare(A, B, Q, R, *, tol=None, max_iters: int = 10_000):
     ``max_iters``. Returns ``(P[n, n], converged)``; ``converged`` is False when ``(A, B)`` is
     not stabilisable, ``(A, Q^{1/2})`` not detectable, or ``max_iters`` is too small.
     """
-    dtype = jnp.result_type(*(_float(a) for a in (A, B, Q, R)))
+    dtype = jnp.result_type(*(as_float(a) for a in (A, B, Q, R)))
     A, B, Q, R = (jnp.asarray(a, dtype) for a in (A, B, Q, R))
     n = A.shape[0]
     if A.shape != (n, n) or B.ndim != 2 or B.shape[0] != n or Q.shape != (n, n):
@@ -192,7 +192,7 @@ def lqr(A, B, Q, R, *, tol=None, max_iters: int = 10_000) -> jax.Array:
     ``K = (R + BᵀPB)⁻¹ BᵀPA`` with ``P`` from :func:`solve_dare` (check its ``converged``
     when in doubt). ``B`` may be a vector ``[n]`` (one input).
     """
-    B = _as_matrix("B", B, "col")
+    B = as_matrix("B", B, "col")
     P, _ = solve_dare(A, B, Q, jnp.atleast_2d(R), tol=tol, max_iters=max_iters)
     return jnp.linalg.solve(jnp.atleast_2d(R) + B.T @ P @ B, B.T @ P @ jnp.asarray(A))
 
@@ -204,8 +204,8 @@ def lqr_cost(A, B, Q, R, x0, K=None) -> jax.Array:
     solution). Otherwise ``x0ᵀ P_K x0`` with ``P_K = Q + KᵀRK + (A − BK)ᵀ P_K (A − BK)``
     (solved exactly, Kronecker form); ``+inf`` when ``A − BK`` is not stable.
     """
-    A, x0 = _float(A), _float(x0)
-    B, R = _as_matrix("B", B, "col"), jnp.atleast_2d(R)
+    A, x0 = as_float(A), as_float(x0)
+    B, R = as_matrix("B", B, "col"), jnp.atleast_2d(R)
     K = lqr(A, B, Q, R) if K is None else jnp.atleast_2d(K)
     closed = A - B @ K
     n = A.shape[0]
@@ -224,7 +224,7 @@ def kalman_gain(A, C, W, V, *, tol=None, max_iters: int = 10_000) -> jax.Array:
     ``L = ΣCᵀ(CΣCᵀ + V)⁻¹`` is the *measurement-update* gain:
     ``x̂_{t|t} = x̂_{t|t−1} + L (y_t − C x̂_{t|t−1})``. (The one-step predictor gain is ``A L``.)
     """
-    A, C, V = jnp.asarray(A), _as_matrix("C", C, "row"), jnp.atleast_2d(V)
+    A, C, V = jnp.asarray(A), as_matrix("C", C, "row"), jnp.atleast_2d(V)
     Sigma, _ = solve_dare(A.T, C.T, W, V, tol=tol, max_iters=max_iters)
     return jnp.linalg.solve(C @ Sigma @ C.T + V, C @ Sigma).T
 
@@ -244,7 +244,7 @@ class LinearController(NamedTuple):
 def rnn_controller(W_in, W_rec, W_out, alpha=1.0) -> LinearController:
     """The linear CTRNN ``h' = (1−α)h + α(W_rec h + W_in y')``, ``u = W_out h`` as a controller."""
     W_rec = jnp.asarray(W_rec)
-    W_in, W_out = _as_matrix("W_in", W_in, "col"), _as_matrix("W_out", W_out, "row")
+    W_in, W_out = as_matrix("W_in", W_in, "col"), as_matrix("W_out", W_out, "row")
     F = (1.0 - alpha) * jnp.eye(W_rec.shape[0], dtype=W_rec.dtype) + alpha * W_rec
     return LinearController(F, alpha * W_in, W_out)
 
@@ -266,7 +266,7 @@ def lqg_controller(A, B, C, Q, R, W, V, *, tol=None, max_iters: int = 10_000) ->
     ``ξ_t = x̂_{t|t}``; ``u_t = −K ξ_t``; prediction ``(A − BK) ξ_t`` and update with
     ``y_{t+1}``: ``ξ_{t+1} = (I − LC)(A − BK) ξ_t + L y_{t+1}``. ``ξ_0 = 0`` (prior mean).
     """
-    A, B, C = jnp.asarray(A), _as_matrix("B", B, "col"), _as_matrix("C", C, "row")
+    A, B, C = jnp.asarray(A), as_matrix("B", B, "col"), as_matrix("C", C, "row")
     K = lqr(A, B, Q, R, tol=tol, max_iters=max_iters)
     L = kalman_gain(A, C, W, V, tol=tol, max_iters=max_iters)
     F = (jnp.eye(A.shape[0], dtype=A.dtype) - L @ C) @ (A - B @ K)

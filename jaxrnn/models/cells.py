@@ -30,6 +30,19 @@ ACTIVATIONS = {
 }
 
 
+#: ``f'(x)`` written in terms of the rate ``r = f(x)``, per activation, so that a hand-written
+#: backward pass can read the derivative off the stored rates alone (tanh: ``1 − r²``;
+#: shifted_tanh: ``r (2 − r)``, i.e. ``1 − tanh²(x)`` with ``tanh(x) = r − 1``; relu: ``[r > 0]``;
+#: linear: 1). Used by :func:`~jaxrnn.models.rollout.ctrnn_readout_trials`, the fused kernel
+#: (:mod:`~jaxrnn.models.ctrnn_fused`) and :mod:`~jaxrnn.rules.integrator_loop`.
+DERIVATIVE_FROM_RATE = {
+    "tanh": lambda r: 1.0 - r * r,
+    "shifted_tanh": lambda r: r * (2.0 - r),
+    "relu": lambda r: (r > 0).astype(r.dtype),
+    "linear": lambda r: jnp.ones_like(r),
+}
+
+
 def activation_fn(name: str):
     """The rate function ``f`` named ``name`` (tanh, shifted_tanh = 1 + tanh, relu, linear)."""
     check_choice("model.activation", name, ACTIVATIONS)

@@ -18,7 +18,7 @@ Backward (a ``jax.custom_vjp``; ``λ_t = ∂L/∂x_t``, ``r_t = f(x_{t−1})`` s
     ∂L/∂W_rec = α Σ_t λ_tᵀ r_t,   ∂L/∂W_in = α Σ_t λ_tᵀ u_t,   ∂L/∂b = α Σ_t Σ_b λ_t,
     ∂L/∂x_0 = λ_0 (the λ left after step 0),
 
-with ``f'`` read off the stored rate as in ``rollout._DERIVATIVE_FROM_RATE``. Each program
+with ``f'`` read off the stored rate (:data:`~jaxrnn.models.cells.DERIVATIVE_FROM_RATE`). Each program
 returns its tile's weight-gradient sums; the tiles are added afterwards (``∂L/∂b_out`` is the
 sum of the read-out cotangents). Gradients for ``W_out`` or the inputs are not formed by the
 kernel: when either is asked for, the whole call takes the XLA path instead (same numbers up to
@@ -54,13 +54,8 @@ from jax.custom_derivatives import SymbolicZero
 from jax.experimental import pallas as pl
 
 from jaxrnn._checks import check_choice, check_range, fail
-from jaxrnn.models.cells import ACTIVATIONS, CTRNN
-from jaxrnn.models.rollout import (
-    _DERIVATIVE_FROM_RATE,
-    _ctrnn_readout_bwd,
-    _ctrnn_readout_fwd,
-    ctrnn_readout_weights,
-)
+from jaxrnn.models.cells import ACTIVATIONS, CTRNN, DERIVATIVE_FROM_RATE
+from jaxrnn.models.rollout import ctrnn_readout_bwd, ctrnn_readout_fwd, ctrnn_readout_weights
 
 
 @dataclasses.dataclass(frozen=True)
@@ -173,7 +168,7 @@ def _backward_kernel(alpha, activation, precision, num_steps, want, r_ref, ct_re
                      w_out_ref, g_rec_ref, g_in_ref, g_b_ref, lam0_ref):
     """One tile's ``Σ_t λ_tᵀ r_t`` ``[1, Np, Np]``, ``Σ_t λ_tᵀ u_t`` ``[1, M, Np]``, ``Σ λ`` ``[1, Np]``
     and ``λ_0`` ``[bt, Np]`` (the factor α is applied by the caller)."""
-    d_rate = _DERIVATIVE_FROM_RATE[activation]
+    d_rate = DERIVATIVE_FROM_RATE[activation]
     want_w_rec, want_w_in, want_b = want
     num_outputs = w_out_ref.shape[0]
     num_inputs = g_in_ref.shape[1]
@@ -331,7 +326,7 @@ def _fused_backward(spec, w_rec, w_out, rates, xs, ct_ys, num_inputs, want_w_rec
 
 @partial(jax.custom_vjp, nondiff_argnums=(0,))
 def _fused_readout(spec, w_rec, w_in, bias, w_out, b_out, x0, xs):
-    """``ys[T, O, B]`` from ``x0[N, B]`` and ``xs[B, T, M]`` (the signature of ``rollout._ctrnn_readout``)."""
+    """``ys[T, O, B]`` from ``x0[N, B]`` and ``xs[B, T, M]`` (the signature of the XLA path's ``custom_vjp``, :func:`~jaxrnn.models.rollout.ctrnn_readout_fwd`)."""
     ys, _ = _fused_forward(spec, w_rec, w_in, bias, w_out, x0, xs, keep_rates=False)
     return ys + b_out[None, :, None]
 
@@ -344,7 +339,7 @@ def _fused_readout_fwd(spec, w_rec, w_in, bias, w_out, b_out, x0, xs):
     args = (w_rec, w_in, bias, w_out, b_out, x0, xs)
     perturbed = tuple(a.perturbed for a in args)
     if perturbed[3] or perturbed[6]:  # W_out or the inputs: the kernel forms neither gradient
-        ys, residuals = _ctrnn_readout_fwd(_xla_spec(spec), *args)
+        ys, residuals = ctrnn_readout_fwd(_xla_spec(spec), *args)
         return ys, (True, residuals)
     values = tuple(a.value for a in args)
     w_rec, w_in, bias, w_out, b_out, x0, xs = values
@@ -356,7 +351,7 @@ def _fused_readout_fwd(spec, w_rec, w_in, bias, w_out, b_out, x0, xs):
 def _fused_readout_bwd(spec, residuals, ct_ys):
     use_xla, saved = residuals
     if use_xla:
-        return _ctrnn_readout_bwd(_xla_spec(spec), saved, ct_ys)
+        return ctrnn_readout_bwd(_xla_spec(spec), saved, ct_ys)
     (w_rec, w_out, rates, xs, batch, num_inputs), perturbed = saved
     want_w_rec, want_w_in, want_b, _, want_b_out, want_x0, _ = perturbed
     alpha = spec[0]

@@ -18,7 +18,7 @@ import jax.numpy as jnp
 from flax import linen as nn
 from jax.custom_derivatives import SymbolicZero
 
-from jaxrnn.models.cells import ACTIVATIONS, CTRNN
+from jaxrnn.models.cells import ACTIVATIONS, CTRNN, DERIVATIVE_FROM_RATE
 
 
 def rollout(
@@ -98,15 +98,6 @@ def rollout_trials(
 
 
 # --- CTRNN with a linear read-out: the backward pass by hand ------------------------------------
-
-# f'(x) in terms of the rate r = f(x), so that the rates alone serve the backward pass.
-_DERIVATIVE_FROM_RATE = {
-    "tanh": lambda r: 1.0 - r * r,
-    "shifted_tanh": lambda r: r * (2.0 - r),  # 1 − tanh²(x) with tanh(x) = r − 1
-    "relu": lambda r: (r > 0).astype(r.dtype),
-    "linear": lambda r: jnp.ones_like(r),
-}
-
 
 def ctrnn_readout_trials(
     cell: CTRNN, params: Any, readout_params: Any, carry0: jax.Array, xs: jax.Array
@@ -189,7 +180,17 @@ def _ctrnn_readout(spec, w_rec, w_in, bias, w_out, b_out, x0, xs):
     return _ctrnn_forward(spec, w_rec, w_in, bias, w_out, b_out, x0, xs, False)[0]
 
 
-def _ctrnn_readout_fwd(spec, w_rec, w_in, bias, w_out, b_out, x0, xs):
+def ctrnn_readout_fwd(spec, w_rec, w_in, bias, w_out, b_out, x0, xs):
+    """Forward rule of the ``custom_vjp`` behind :func:`ctrnn_readout_trials`.
+
+    ``spec = (α, activation name)``; the arguments are ``jax.custom_derivatives.CustomVJPPrimal``
+    (``symbolic_zeros=True``: ``.value`` and ``.perturbed``). Returns ``ys[T, O, B]`` and the
+    residuals for :func:`ctrnn_readout_bwd`: the weights, the rates ``f(x_{t−1})`` ``[T, N, B]``,
+    the states (only if ``W_out`` is perturbed), the inputs (only if ``W_in`` or the inputs
+    are), and which arguments are perturbed. The fused kernel
+    (:mod:`~jaxrnn.models.ctrnn_fused`) falls back to this pair when asked for a gradient it
+    does not form.
+    """
     args = (w_rec, w_in, bias, w_out, b_out, x0, xs)
     values = tuple(a.value for a in args)
     perturbed = tuple(a.perturbed for a in args)
@@ -199,11 +200,15 @@ def _ctrnn_readout_fwd(spec, w_rec, w_in, bias, w_out, b_out, x0, xs):
     return ys, (residuals, perturbed)
 
 
-def _ctrnn_readout_bwd(spec, saved, ct_ys):
+def ctrnn_readout_bwd(spec, saved, ct_ys):
+    """Backward rule of the ``custom_vjp`` behind :func:`ctrnn_readout_trials` (the equations
+    are in its docstring): cotangents of ``(W_rec, W_in, b, W_out, b_out, x0, xs)`` from the
+    residuals of :func:`ctrnn_readout_fwd` and ``ct_ys[T, O, B]``, ``None`` for those not
+    perturbed."""
     (w_rec, w_in, w_out, rates, states, xs), perturbed = saved
     want_w_rec, want_w_in, want_b, want_w_out, want_b_out, want_x0, want_xs = perturbed
     alpha, activation = spec
-    d_rate = _DERIVATIVE_FROM_RATE[activation]
+    d_rate = DERIVATIVE_FROM_RATE[activation]
     num_steps, n, batch = rates.shape
     dtype = rates.dtype
     if isinstance(ct_ys, SymbolicZero):
@@ -250,4 +255,4 @@ def _ctrnn_readout_bwd(spec, saved, ct_ys):
     )
 
 
-_ctrnn_readout.defvjp(_ctrnn_readout_fwd, _ctrnn_readout_bwd, symbolic_zeros=True)
+_ctrnn_readout.defvjp(ctrnn_readout_fwd, ctrnn_readout_bwd, symbolic_zeros=True)

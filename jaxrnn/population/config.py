@@ -160,9 +160,9 @@ class Member:
         """Hashable signature of the static fields (members with equal keys share a program)."""
         task_static = set(schema.task(self.task["name"])["static"]) | {"name"}
         return (
-            tuple(sorted((k, _freeze(v)) for k, v in self.task.items() if k in task_static)),
-            tuple(sorted((k, _freeze(v)) for k, v in self.model.items() if k not in DYNAMIC_MODEL_FIELDS)),
-            tuple(sorted((k, _freeze(v)) for k, v in self.rule.items() if k in rule_static | {"name"})),
+            tuple(sorted((k, hashable(v)) for k, v in self.task.items() if k in task_static)),
+            tuple(sorted((k, hashable(v)) for k, v in self.model.items() if k not in DYNAMIC_MODEL_FIELDS)),
+            tuple(sorted((k, hashable(v)) for k, v in self.rule.items() if k in rule_static | {"name"})),
         )
 
 
@@ -278,13 +278,13 @@ class Config:
             values = []
             for grid in self.grids:
                 for value in _grid_field_values(grid, field):
-                    if all(_freeze(value) != _freeze(v) for v in values):
+                    if all(hashable(value) != hashable(v) for v in values):
                         values.append(value)
             table, key = field.split(".", 1)
             base = getattr(self, table)
             if table == "model":  # the top level's effective model: unset fields take their defaults
                 base = {**MODEL_DEFAULTS, **base}
-            differs_from_base = base_only and key in base and any(_freeze(v) != _freeze(base[key]) for v in values)
+            differs_from_base = base_only and key in base and any(hashable(v) != hashable(base[key]) for v in values)
             if swept or len(values) > 1 or differs_from_base:
                 axes[field] = values
         return axes
@@ -324,15 +324,16 @@ def _grid_field_values(grid: Grid, field: str) -> list[Any]:
     table, key = field.split(".", 1)
     values = getattr(grid, table)
     if key in values:
-        return _values(field, values[key])
+        return sweep_values(field, values[key])
     if table == "rule":
-        return [d[key] for d in (_rule_defaults(n) for n in _values("rule.name", values["name"])) if key in d]
+        return [d[key] for d in (_rule_defaults(n) for n in sweep_values("rule.name", values["name"])) if key in d]
     if table == "model":
-        return [member_model({}, n)[key] for n in _values("rule.name", grid.rule["name"])]
+        return [member_model({}, n)[key] for n in sweep_values("rule.name", grid.rule["name"])]
     return []
 
 
-def _freeze(value: Any) -> Any:
+def hashable(value: Any) -> Any:
+    """``value`` with a list turned into a tuple, so config values can key dicts and sets."""
     return tuple(value) if isinstance(value, list) else value
 
 
@@ -342,7 +343,12 @@ def _is_sweep(field: str, value: Any) -> bool:
     return isinstance(value, list)
 
 
-def _values(field: str, value: Any) -> list[Any]:
+def sweep_values(field: str, value: Any) -> list[Any]:
+    """The values a config entry ``field = value`` takes: the list of a sweep, else ``[value]``.
+
+    For the fields whose single value is itself a list (``SEQUENCE_FIELDS``, e.g.
+    ``rule.trainable``), a sweep is a list of lists.
+    """
     return list(value) if _is_sweep(field, value) else [value]
 
 

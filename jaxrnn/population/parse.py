@@ -92,8 +92,8 @@ from jaxrnn.population.config import (
     Grid,
     SEQUENCE_FIELDS,
     RunConfig,
-    _freeze,
-    _values,
+    hashable,
+    sweep_values,
 )
 
 
@@ -221,7 +221,7 @@ def _inherit_task(merged: dict[str, Any], own: Mapping[str, Any]) -> dict[str, A
     """Drop inherited fields that the (renamed) task of a subgrid does not have."""
     if "name" not in own:
         return merged
-    allowed = set.intersection(*(_task_fields(n) for n in _values("task.name", own["name"])))
+    allowed = set.intersection(*(_task_fields(n) for n in sweep_values("task.name", own["name"])))
     return {k: v for k, v in merged.items() if k in own or k in allowed}
 
 
@@ -229,11 +229,11 @@ def _inherit_rule(base: Mapping[str, Any], own: Mapping[str, Any]) -> dict[str, 
     """A subgrid's rule table: the top level's, unless it names a rule the top level does not."""
     if "name" not in own:
         return {**base, **own}
-    names = _values("rule.name", own["name"])
+    names = sweep_values("rule.name", own["name"])
     for name in names:
         _rule_fields(name)  # raises on an unknown name, listing the registered ones
-    base_names = _values("rule.name", base.get("name", "bptt"))
-    if all(any(_freeze(n) == _freeze(b) for b in base_names) for n in names):
+    base_names = sweep_values("rule.name", base.get("name", "bptt"))
+    if all(any(hashable(n) == hashable(b) for b in base_names) for n in names):
         return {**base, **own}
     return dict(own)
 

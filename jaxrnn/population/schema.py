@@ -220,11 +220,8 @@ def _jsonable(value: Any) -> Any:
 
 
 def _task_entry(registry, name: str) -> dict[str, Any]:
-    import inspect
-
-    fields = registry.static_fields(name)  # raises on an unknown name, listing the registered ones
-    parameters = inspect.signature(registry._REGISTRY[name].__init__).parameters
-    static = {f: _jsonable(registry._STATIC[name].get(f, parameters[f].default)) for f in fields}
+    # raises on an unknown name, listing the registered ones
+    static = {f: _jsonable(v) for f, v in registry.static_defaults(name).items()}
     task_obj, params = registry.make(name)
     return {"static": static, "params": {f.name: _jsonable(getattr(params, f.name))
                                          for f in dataclasses.fields(params)}}

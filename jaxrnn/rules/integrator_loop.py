@@ -59,8 +59,7 @@ import jax.numpy as jnp
 from jax.custom_batching import custom_vmap
 from jax.custom_derivatives import SymbolicZero
 
-from jaxrnn.models.cells import ACTIVATIONS, CTRNN
-from jaxrnn.models.rollout import _DERIVATIVE_FROM_RATE
+from jaxrnn.models.cells import ACTIVATIONS, CTRNN, DERIVATIVE_FROM_RATE
 from jaxrnn.tasks import integrator
 
 GROUP_BYTES = 8 * 2**20  # stored rates per group of members run together on CPU (cache-sized)
@@ -202,7 +201,7 @@ def loop_backward(spec: LoopSpec, want, w_rec, w_in, w_out, dt, clamp, reg_u, li
     xs, us, rates, states = kept
     want_w_rec, want_w_in, want_b, want_w_out = want
     alpha, activation, rate_output, k, m, c = spec
-    d_rate = _DERIVATIVE_FROM_RATE[activation]
+    d_rate = DERIVATIVE_FROM_RATE[activation]
     a, b, _ = integrator.plant_matrices(k, m, c, dt)
     _, n, batch = rates.shape
     live = (jnp.arange(1, rates.shape[0] + 1) < limit).astype(xs.dtype)

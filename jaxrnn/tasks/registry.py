@@ -41,6 +41,26 @@ def static_fields(name: str) -> list[str]:
     return [p for p in signature.parameters if p != "self"]
 
 
+def task_class(name: str) -> type:
+    """The class registered as ``name`` (``"ncdi-4"`` → ``NCDI``)."""
+    _check_name(name)
+    return _REGISTRY[name]
+
+
+def fixed_static(name: str) -> dict[str, Any]:
+    """The constructor arguments the name itself fixes (``"ncdi-4"`` → ``{"num_contexts": 4}``)."""
+    _check_name(name)
+    return dict(_STATIC[name])
+
+
+def static_defaults(name: str) -> dict[str, Any]:
+    """Each static field's value when a config leaves it unset: fixed by the name, else the
+    constructor's default (``inspect.Parameter.empty`` for a required argument)."""
+    parameters = inspect.signature(task_class(name).__init__).parameters
+    fixed = fixed_static(name)
+    return {f: fixed.get(f, parameters[f].default) for f in static_fields(name)}
+
+
 def param_fields(name: str) -> list[str]:
     """Sweepable param fields of task ``name``."""
     task = _build(name, {})
