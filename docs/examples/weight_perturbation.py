@@ -8,7 +8,9 @@ under a random perturbation ``ξ ~ N(0, σ²)`` of the recurrent weights, on the
 (``E[ΔL ξ / σ²] ≈ ∇L`` for small σ). Like every jaxrnn rule it is a factory that closes over
 static structure (cell, task, batch) and returns a :class:`~jaxrnn.rules.base.LearningRule`
 of pure functions; everything sweepable (η, σ, the init gain, the task params) is a leaf of
-:class:`WeightPerturbationHParams`, so a population sweeping them compiles once.
+:class:`WeightPerturbationHParams`, so a population sweeping them compiles once. Each default is
+written once: the static ones in the factory's signature, the sweepable ones with
+:func:`~jaxrnn.rules.hparams.hparam` on the dataclass; the config reads both from there.
 """
 
 from typing import Any
@@ -20,9 +22,10 @@ from flax import struct
 from jaxrnn.models import LinearReadout, rollout
 from jaxrnn.models.cells import init_params
 from jaxrnn.rules import LearningRule, register_rule, registered_rules
+from jaxrnn.rules.hparams import hparam, make_hparams
 
 
-@struct.dataclass
+@struct.dataclass(kw_only=True)
 class WeightPerturbationHParams:
     """Sweepable hyper-parameters (pytree leaves).
 
@@ -33,9 +36,9 @@ class WeightPerturbationHParams:
       task: the task's params (set from ``[task]``).
     """
 
-    learning_rate: jax.Array
-    perturb_std: jax.Array
-    gain: jax.Array
+    learning_rate: jax.Array = hparam(0.05)
+    perturb_std: jax.Array = hparam(0.01)
+    gain: jax.Array = hparam(1.0)
     task: Any
 
 
@@ -96,10 +99,9 @@ def weight_perturbation(cell, task, batch: int = 32, *, readout=None, num_valida
         y = outputs(cell, readout, state.params, trials.inputs)
         return {"accuracy": jnp.mean(task.accuracy(y, trials)), "loss": task.loss(y, trials)}
 
-    default_hparams = WeightPerturbationHParams(learning_rate=jnp.float32(0.05), perturb_std=jnp.float32(0.01),
-                                                gain=jnp.float32(1.0), task=task.default_params)
     return LearningRule(init=init, update=update, evaluate=evaluate, network=lambda state: state.params,
-                        default_hparams=default_hparams, name="weight_perturbation")
+                        default_hparams=make_hparams(WeightPerturbationHParams, task=task.default_params),
+                        name="weight_perturbation")
 
 
 def check(values):
@@ -121,6 +123,4 @@ def conformance_example():
 
 if "weight_perturbation" not in registered_rules():
     register_rule("weight_perturbation", weight_perturbation, static={"batch", "num_validation_trials"},
-                  hparams_cls=WeightPerturbationHParams,
-                  defaults={"batch": 32, "num_validation_trials": 200, "learning_rate": 0.05, "perturb_std": 0.01},
-                  check=check, example=conformance_example)
+                  hparams_cls=WeightPerturbationHParams, check=check, example=conformance_example)

@@ -32,17 +32,6 @@ register_rule(
     bptt,
     static={"batch", "trainable", "num_validation_trials", "shared_initial_state", "remat", "kernel"},
     hparams_cls=BPTTHParams,
-    defaults={
-        "batch": 500,
-        "trainable": ["W_rec"],
-        "num_validation_trials": 2000,
-        "shared_initial_state": True,
-        "remat": False,
-        "kernel": "xla",
-        "learning_rate": 5e-4,
-        "init_state_scale": 0.3,
-        "max_grad_norm": float("inf"),
-    },
     check=_check_bptt,
     example=bptt_example,
 )

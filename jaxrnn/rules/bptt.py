@@ -45,10 +45,11 @@ from jaxrnn.models.ctrnn_fused import FusedKernel
 from jaxrnn.models.heads import LinearReadout
 from jaxrnn.models.trials import batch_outputs, has_fast_path
 from jaxrnn.rules.base import LearningRule
+from jaxrnn.rules.hparams import hparam, make_hparams
 from jaxrnn.rules.training import clip_by_global_norm, freeze, mask_gradients, optimizer_step, trainable_mask
 
 
-@struct.dataclass
+@struct.dataclass(kw_only=True)
 class BPTTHParams:
     """Sweepable hyper-parameters of :func:`bptt` (all pytree leaves).
 
@@ -60,10 +61,10 @@ class BPTTHParams:
       task: the task's params (noise, coherence, trial length, ...).
     """
 
-    learning_rate: jax.Array
-    gain: jax.Array
-    init_state_scale: jax.Array
-    max_grad_norm: jax.Array
+    learning_rate: jax.Array = hparam(5e-4)
+    gain: jax.Array = hparam(1.0)
+    init_state_scale: jax.Array = hparam(0.3)
+    max_grad_norm: jax.Array = hparam(float("inf"))
     task: Any
 
 
@@ -215,19 +216,12 @@ def bptt(
             "loss": task.loss(outputs, trials),
         }
 
-    default_hparams = BPTTHParams(
-        learning_rate=jnp.float32(5e-4),
-        gain=jnp.float32(1.0),
-        init_state_scale=jnp.float32(0.3),
-        max_grad_norm=jnp.float32(jnp.inf),
-        task=task.default_params,
-    )
     return LearningRule(
         init=init,
         update=update,
         evaluate=evaluate,
         network=lambda state: state.params,
-        default_hparams=default_hparams,
+        default_hparams=make_hparams(BPTTHParams, task=task.default_params),
         name="bptt",
     )
 

@@ -105,11 +105,12 @@ from jaxrnn.rules.controller import (
     setup,
 )
 from jaxrnn.rules.integrator_loop import integrator_ctrnn_value_and_grad
+from jaxrnn.rules.hparams import hparam, make_hparams
 from jaxrnn.rules.registry import register_rule
 from jaxrnn.rules.training import trainable_mask
 
 
-@struct.dataclass
+@struct.dataclass(kw_only=True)
 class ClosedLoopHParams:
     """Sweepable hyper-parameters of :func:`closed_loop` (all pytree leaves).
 
@@ -123,10 +124,10 @@ class ClosedLoopHParams:
       task: the plant's params.
     """
 
-    learning_rate: jax.Array
-    max_grad_norm: jax.Array
-    reg_u: jax.Array
-    gain: jax.Array
+    learning_rate: jax.Array = hparam(1e-2)
+    max_grad_norm: jax.Array = hparam(1.0)
+    reg_u: jax.Array = hparam()  # default by plant (closed_loop)
+    gain: jax.Array = hparam()  # default by cell and plant (default_gain)
     task: Any
 
 
@@ -203,13 +204,8 @@ def closed_loop(
         new_state = ClosedLoopState(params=params, opt_state=opt_state, step=state.step + 1)
         return new_state, {"loss": loss, "state_cost": state_cost, "grad_norm": norm}
 
-    default_hparams = ClosedLoopHParams(
-        learning_rate=jnp.float32(1e-2),
-        max_grad_norm=jnp.float32(1.0),
-        reg_u=jnp.float32(0.0 if is_tracking(plant) else 0.005),
-        gain=jnp.float32(default_gain(cell, plant)),
-        task=plant.default_params,
-    )
+    default_hparams = make_hparams(ClosedLoopHParams, reg_u=0.0 if is_tracking(plant) else 0.005,
+                                   gain=default_gain(cell, plant), task=plant.default_params)
     return LearningRule(init=init, update=update, evaluate=evaluator(cell, plant, structure, num_test),
                         network=lambda state: state.params, default_hparams=default_hparams, name="closed_loop")
 
@@ -238,15 +234,6 @@ register_rule(
     closed_loop,
     static={"batch", "num_steps", "optimizer", "trainable", "num_test"},
     hparams_cls=ClosedLoopHParams,
-    defaults={
-        "batch": 100,
-        "num_steps": None,
-        "optimizer": "sgd",
-        "trainable": None,
-        "num_test": 10,
-        "learning_rate": 1e-2,
-        "max_grad_norm": 1.0,
-    },
     check=_check_closed_loop,
     example=conformance_example,
 )

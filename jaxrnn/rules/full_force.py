@@ -58,13 +58,14 @@ from jaxrnn.models.cells import CTRNN, init_params
 from jaxrnn.models.heads import LinearReadout
 from jaxrnn.models.rollout import rollout_trials
 from jaxrnn.rules.base import LearningRule
+from jaxrnn.rules.hparams import hparam, make_hparams
 from jaxrnn.rules.registry import register_rule
 
 RDM_ALPHA = 50_000.0
 NCDI_ALPHA = 10_000.0
 
 
-@struct.dataclass
+@struct.dataclass(kw_only=True)
 class FullForceHParams:
     """Sweepable hyper-parameters of :func:`full_force` (all pytree leaves).
 
@@ -75,9 +76,9 @@ class FullForceHParams:
       task: the task's params.
     """
 
-    ff_alpha: jax.Array
-    gain: jax.Array
-    init_state_scale: jax.Array
+    ff_alpha: jax.Array = hparam()  # default by task: RDM_ALPHA, NCDI_ALPHA (see full_force)
+    gain: jax.Array = hparam(1.0)
+    init_state_scale: jax.Array = hparam(1.0)
     task: Any
 
 
@@ -272,12 +273,8 @@ def full_force(
         z = outputs(state.params, jnp.broadcast_to(x0, (num_validation_trials, n)), trials.inputs)
         return {"accuracy": jnp.mean(task.accuracy(z, trials)), "loss": task.loss(z, trials)}
 
-    default_hparams = FullForceHParams(
-        ff_alpha=jnp.float32(RDM_ALPHA if getattr(task, "num_contexts", 0) == 0 else NCDI_ALPHA),
-        gain=jnp.float32(1.0),
-        init_state_scale=jnp.float32(1.0),
-        task=task.default_params,
-    )
+    default_hparams = make_hparams(FullForceHParams, ff_alpha=RDM_ALPHA if getattr(task, "num_contexts", 0) == 0
+                                   else NCDI_ALPHA, task=task.default_params)
     return LearningRule(init=init, update=update, evaluate=evaluate, network=lambda state: state.params,
                         default_hparams=default_hparams, name="full_force")
 
@@ -312,13 +309,6 @@ register_rule(
     full_force,
     static={"error_trigger", "output_activation", "num_settle_trials", "num_validation_trials"},
     hparams_cls=FullForceHParams,
-    defaults={
-        "error_trigger": 200,
-        "output_activation": "tanh",
-        "num_settle_trials": 3,
-        "num_validation_trials": 2000,
-        "init_state_scale": 1.0,
-    },
     check=_check_full_force,
     model_defaults={"activation": "tanh", "output": "rate"},
     example=conformance_example,

@@ -55,13 +55,14 @@ from jaxrnn.models.cells import init_params
 from jaxrnn.models.heads import LinearReadout
 from jaxrnn.models.trials import batch_outputs
 from jaxrnn.rules.base import LearningRule
+from jaxrnn.rules.hparams import hparam, make_hparams
 from jaxrnn.rules.registry import register_rule
 from jaxrnn.rules.training import trainable_mask
 
 EVOLVED = ("W_in", "W_rec", "W_out")
 
 
-@struct.dataclass
+@struct.dataclass(kw_only=True)
 class GAHParams:
     """Sweepable hyper-parameters of :func:`ga` (all pytree leaves).
 
@@ -72,9 +73,9 @@ class GAHParams:
       task: the task's params.
     """
 
-    mutation_std: jax.Array
-    gain: jax.Array
-    init_state_scale: jax.Array
+    mutation_std: jax.Array = hparam(0.005)
+    gain: jax.Array = hparam(1.0)
+    init_state_scale: jax.Array = hparam(0.3)
     task: Any
 
 
@@ -222,14 +223,8 @@ def ga(
         outputs = batch_outputs(cell, readout, params, x0s, trials.inputs)
         return {"accuracy": jnp.mean(task.accuracy(outputs, trials)), "loss": task.loss(outputs, trials)}
 
-    default_hparams = GAHParams(
-        mutation_std=jnp.float32(0.005),
-        gain=jnp.float32(1.0),
-        init_state_scale=jnp.float32(0.3),
-        task=task.default_params,
-    )
     return LearningRule(init=init, update=update, evaluate=evaluate, network=network,
-                        default_hparams=default_hparams, name="ga")
+                        default_hparams=make_hparams(GAHParams, task=task.default_params), name="ga")
 
 
 def _leaf_names(tree: Any) -> list[str]:
@@ -266,16 +261,6 @@ register_rule(
     ga,
     static={"population_size", "num_parents", "num_elites", "batch", "trainable", "num_validation_trials"},
     hparams_cls=GAHParams,
-    defaults={
-        "population_size": 50,
-        "num_parents": 5,
-        "num_elites": 1,
-        "batch": 500,
-        "trainable": list(EVOLVED),
-        "num_validation_trials": 2000,
-        "mutation_std": 0.005,
-        "init_state_scale": 0.3,
-    },
     check=_check_ga,
     example=conformance_example,
 )

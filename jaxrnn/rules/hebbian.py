@@ -75,6 +75,7 @@ from jaxrnn._checks import check_choice, check_range, fail
 from jaxrnn.models.cells import CTRNN, init_params
 from jaxrnn.models.heads import LinearReadout
 from jaxrnn.rules.base import LearningRule
+from jaxrnn.rules.hparams import hparam, make_hparams
 from jaxrnn.rules.registry import register_rule
 
 BIAS_UNITS = (1, 10, 11)
@@ -85,7 +86,7 @@ ELIGIBILITY = ("product_cubed", "delta_cubed")
 OUTPUTS = ("unit", "readout")
 
 
-@struct.dataclass
+@struct.dataclass(kw_only=True)
 class HebbianHParams:
     """Sweepable hyper-parameters of :func:`hebbian` (all pytree leaves; see module docstring).
 
@@ -103,16 +104,16 @@ class HebbianHParams:
       task: the task's params.
     """
 
-    learning_rate: jax.Array
-    perturb_prob: jax.Array
-    perturb_size: jax.Array
-    trace_rate: jax.Array
-    baseline_rate: jax.Array
-    max_dw: jax.Array
-    warmup_trials: jax.Array
-    eval_window: jax.Array
-    init_state_scale: jax.Array
-    gain: jax.Array
+    learning_rate: jax.Array = hparam(0.01)
+    perturb_prob: jax.Array = hparam(0.003)
+    perturb_size: jax.Array = hparam(1.0)
+    trace_rate: jax.Array = hparam(0.05)
+    baseline_rate: jax.Array = hparam(0.75)
+    max_dw: jax.Array = hparam(2e-4)
+    warmup_trials: jax.Array = hparam(101, dtype=jnp.int32)
+    eval_window: jax.Array = hparam(200, dtype=jnp.int32)
+    init_state_scale: jax.Array = hparam(0.1)
+    gain: jax.Array = hparam(1.5)
     task: Any
 
 
@@ -340,46 +341,16 @@ def hebbian(
         errors = jax.vmap(trial_error, in_axes=(0, 0, None, None))(outputs[..., 0], targets, length, hp.eval_window)
         return {"accuracy": jnp.mean(task.accuracy(outputs, trials)), "loss": jnp.mean(errors)}
 
-    default_hparams = HebbianHParams(
-        learning_rate=jnp.float32(0.01),
-        perturb_prob=jnp.float32(0.003),
-        perturb_size=jnp.float32(1.0),
-        trace_rate=jnp.float32(0.05),
-        baseline_rate=jnp.float32(0.75),
-        max_dw=jnp.float32(2e-4),
-        warmup_trials=jnp.int32(101),
-        eval_window=jnp.int32(200),
-        init_state_scale=jnp.float32(0.1),
-        gain=jnp.float32(1.5),
-        task=task.default_params,
-    )
     return LearningRule(init=init, update=update, evaluate=evaluate, network=lambda state: state.params,
-                        default_hparams=default_hparams, name="hebbian")
+                        default_hparams=make_hparams(HebbianHParams, task=task.default_params), name="hebbian")
 
-
-DEFAULTS = {
-    "output": "unit",
-    "eligibility": "product_cubed",
-    "baseline_factor": True,
-    "trials_per_update": 1,
-    "num_validation_trials": 2000,
-    "learning_rate": 0.01,
-    "perturb_prob": 0.003,
-    "perturb_size": 1.0,
-    "trace_rate": 0.05,
-    "baseline_rate": 0.75,
-    "max_dw": 2e-4,
-    "warmup_trials": 101,
-    "eval_window": 200,
-    "init_state_scale": 0.1,
-}
 
 
 def _check_hebbian(values):
     check_choice("rule.output", values["output"], OUTPUTS)
     check_choice("rule.eligibility", values["eligibility"], ELIGIBILITY)
     check_choice("rule.baseline_factor", values["baseline_factor"], (False, True))
-    if "clamp_bias" in values:
+    if values.get("clamp_bias") is not None:  # None: on iff model.hidden >= 12
         check_choice("rule.clamp_bias", values["clamp_bias"], (False, True))
     check_range("rule.trials_per_update", values["trials_per_update"], 1, integer=True)
     check_range("rule.num_validation_trials", values["num_validation_trials"], 1, integer=True)
@@ -406,7 +377,6 @@ register_rule(
     hebbian,
     static={"output", "clamp_bias", "eligibility", "baseline_factor", "trials_per_update", "num_validation_trials"},
     hparams_cls=HebbianHParams,
-    defaults=DEFAULTS,
     check=_check_hebbian,
     model_defaults={"activation": "tanh", "output": "rate"},
     example=conformance_example,

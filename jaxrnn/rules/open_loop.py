@@ -67,6 +67,7 @@ from flax import struct
 
 from jaxrnn._checks import check_range, fail
 from jaxrnn.rules.base import LearningRule
+from jaxrnn.rules.hparams import hparam, make_hparams
 from jaxrnn.rules.controller import (
     check_common,
     controller_sizes,
@@ -88,7 +89,7 @@ from jaxrnn.rules.registry import register_rule
 STORE_NAME = "results.zarr"
 
 
-@struct.dataclass
+@struct.dataclass(kw_only=True)
 class OpenLoopHParams:
     """Sweepable hyper-parameters of :func:`open_loop` (all pytree leaves).
 
@@ -100,10 +101,10 @@ class OpenLoopHParams:
       task: the plant's params.
     """
 
-    learning_rate: jax.Array
-    max_grad_norm: jax.Array
-    gain: jax.Array
-    teacher_member: jax.Array
+    learning_rate: jax.Array = hparam(1e-2)
+    max_grad_norm: jax.Array = hparam(1.0)
+    gain: jax.Array = hparam()  # default by cell and plant (default_gain)
+    teacher_member: jax.Array = hparam(0, dtype=jnp.int32)
     task: Any
 
 
@@ -283,13 +284,7 @@ def open_loop(
         new_state = state.replace(params=params, opt_state=opt_state, step=state.step + 1)
         return new_state, {"loss": loss, "grad_norm": norm}
 
-    default_hparams = OpenLoopHParams(
-        learning_rate=jnp.float32(1e-2),
-        max_grad_norm=jnp.float32(1.0),
-        gain=jnp.float32(default_gain(cell, plant)),
-        teacher_member=jnp.int32(0),
-        task=plant.default_params,
-    )
+    default_hparams = make_hparams(OpenLoopHParams, gain=default_gain(cell, plant), task=plant.default_params)
     return LearningRule(init=init, update=update, evaluate=evaluator(cell, plant, structure, num_test),
                         network=lambda state: state.params, default_hparams=default_hparams, name="open_loop")
 
@@ -325,19 +320,6 @@ register_rule(
     static={"teacher", "teacher_snapshot", "batch", "num_steps", "white_noise", "optimizer", "trainable",
             "num_test"},
     hparams_cls=OpenLoopHParams,
-    defaults={
-        "teacher": None,
-        "teacher_snapshot": -1,
-        "batch": 100,
-        "num_steps": None,
-        "white_noise": True,
-        "optimizer": "sgd",
-        "trainable": None,
-        "num_test": 10,
-        "learning_rate": 1e-2,
-        "max_grad_norm": 1.0,
-        "teacher_member": 0,
-    },
     check=_check_open_loop,
     example=conformance_example,
 )

@@ -91,6 +91,7 @@ from gymnax.environments import spaces
 from jaxrnn._checks import check_choice, check_range, fail
 from jaxrnn.models.actor_critic import ActorCritic, gaussian_log_prob
 from jaxrnn.rules.base import LearningRule
+from jaxrnn.rules.hparams import hparam, make_hparams
 from jaxrnn.rules.policy_evaluation import deterministic_returns
 from jaxrnn.rules import ppo_normalize
 from jaxrnn.rules.ppo_normalize import (REWARD_CLIP, RunningMoments, discounted_returns, fold_input_normalization,
@@ -102,20 +103,12 @@ from jaxrnn.tasks.autoreset import draw_resets, step_with_reset
 
 __all__ = ["PPOHParams", "PPOState", "ppo"]
 
-STATIC_DEFAULTS = {
-    "num_envs": 8, "num_steps": 128, "num_minibatches": 4, "num_epochs": 10, "hidden_head": 64,
-    "head_layers": 1, "clip_value_loss": True, "bootstrap_truncation": True, "normalize_observations": False,
-    "num_eval_episodes": 8, "eval_steps": 200,
-}
-HPARAM_DEFAULTS = {
-    "learning_rate": 3e-4, "gamma": 0.99, "gae_lambda": 0.95, "clip_eps": 0.2, "ent_coef": 0.005,
-    "vf_coef": 0.5, "max_grad_norm": 0.5, "reward_scale": 0.01, "normalize_rewards": False,
-    "normalize_advantages": True, "anneal_updates": 0.0, "target_kl": 0.0, "init_log_std": 0.0,
-}
+STATIC = ("num_envs", "num_steps", "num_minibatches", "num_epochs", "hidden_head", "head_layers", "clip_value_loss",
+          "bootstrap_truncation", "normalize_observations", "num_eval_episodes", "eval_steps")
 FLAGS = ("normalize_rewards", "normalize_advantages")
 
 
-@struct.dataclass
+@struct.dataclass(kw_only=True)
 class PPOHParams:
     """Sweepable hyper-parameters of :func:`ppo` (all pytree leaves; template defaults).
 
@@ -140,20 +133,20 @@ class PPOHParams:
       task: the environment's params.
     """
 
-    learning_rate: jax.Array
-    gamma: jax.Array
-    gae_lambda: jax.Array
-    clip_eps: jax.Array
-    ent_coef: jax.Array
-    vf_coef: jax.Array
-    max_grad_norm: jax.Array
-    reward_scale: jax.Array
-    normalize_rewards: jax.Array
-    normalize_advantages: jax.Array
-    anneal_updates: jax.Array
-    target_kl: jax.Array
-    init_log_std: jax.Array
-    gain: jax.Array
+    learning_rate: jax.Array = hparam(3e-4)
+    gamma: jax.Array = hparam(0.99)
+    gae_lambda: jax.Array = hparam(0.95)
+    clip_eps: jax.Array = hparam(0.2)
+    ent_coef: jax.Array = hparam(0.005)
+    vf_coef: jax.Array = hparam(0.5)
+    max_grad_norm: jax.Array = hparam(0.5)
+    reward_scale: jax.Array = hparam(0.01)
+    normalize_rewards: jax.Array = hparam(False)  # float32 0/1 leaf; a bool in the config
+    normalize_advantages: jax.Array = hparam(True)
+    anneal_updates: jax.Array = hparam(0.0)
+    target_kl: jax.Array = hparam(0.0)
+    init_log_std: jax.Array = hparam(0.0)
+    gain: jax.Array = hparam(1.0)
     task: Any
 
 
@@ -376,8 +369,7 @@ def ppo(
     def evaluate(key, state, hp):
         return deterministic_returns(net, env, network(state), key, hp.task, num_eval_episodes, eval_steps)
 
-    default_hparams = PPOHParams(**{k: jnp.float32(v) for k, v in HPARAM_DEFAULTS.items()},
-                                 gain=jnp.float32(1.0), task=env.default_params)
+    default_hparams = make_hparams(PPOHParams, task=env.default_params)
     return LearningRule(
         init=init,
         update=update,
@@ -412,7 +404,7 @@ def _check_static(num_envs, num_steps, num_minibatches, num_epochs, num_eval_epi
 
 
 def _check_ppo(values) -> None:
-    _check_static(**{k: values[k] for k in STATIC_DEFAULTS if k not in ("hidden_head", "head_layers")})
+    _check_static(**{k: values[k] for k in STATIC if k not in ("hidden_head", "head_layers")})
     check_range("rule.hidden_head", values["hidden_head"], 1, integer=True)
     check_range("rule.head_layers", values["head_layers"], 0, integer=True)
     check_range("rule.learning_rate", values["learning_rate"], 0.0, low_open=True)
@@ -441,9 +433,8 @@ def conformance_example():
 register_rule(
     "ppo",
     ppo,
-    static=set(STATIC_DEFAULTS),
+    static=set(STATIC),
     hparams_cls=PPOHParams,
-    defaults={**STATIC_DEFAULTS, **HPARAM_DEFAULTS},
     check=_check_ppo,
     example=conformance_example,
 )

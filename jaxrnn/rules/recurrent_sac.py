@@ -71,6 +71,7 @@ from gymnax.environments import spaces
 from jaxrnn._checks import check_range, fail
 from jaxrnn.models.sac_agent import SACAgent, tanh_gaussian, to_env_units
 from jaxrnn.rules.base import LearningRule
+from jaxrnn.rules.hparams import hparam, make_hparams
 from jaxrnn.rules.registry import register_rule
 from jaxrnn.rules.sac_objective import sac_loss
 from jaxrnn.rules.sequence_replay import Transition, can_sample, make_buffer, sample
@@ -79,19 +80,11 @@ from jaxrnn.tasks.autoreset import draw_resets, step_with_reset
 
 __all__ = ["SACHParams", "SACState", "recurrent_sac"]
 
-STATIC_DEFAULTS = {
-    "num_envs": 8, "num_steps": 128, "num_rounds": 16, "gradient_steps": 512, "batch_size": 16,
-    "sequence_length": 32, "burn_in": 0, "buffer_size": 102_400, "hidden_head": 64, "num_eval_episodes": 20,
-    "eval_steps": 200,
-}
-HPARAM_DEFAULTS = {
-    "actor_lr": 3e-4, "critic_lr": 1e-3, "alpha_lr": 3e-4, "gamma": 0.99, "tau": 0.005, "init_temperature": 1.0,
-    "target_entropy": -1.0, "reward_scale": 0.1, "max_grad_norm": float("inf"),
-}
-INT_HPARAM_DEFAULTS = {"random_steps": 1024, "learning_starts": 1024}
+STATIC = ("num_envs", "num_steps", "num_rounds", "gradient_steps", "batch_size", "sequence_length", "burn_in",
+          "buffer_size", "hidden_head", "num_eval_episodes", "eval_steps")
 
 
-@struct.dataclass
+@struct.dataclass(kw_only=True)
 class SACHParams:
     """Sweepable hyper-parameters of :func:`recurrent_sac` (pytree leaves).
 
@@ -118,18 +111,18 @@ class SACHParams:
       task: the environment's params.
     """
 
-    actor_lr: jax.Array
-    critic_lr: jax.Array
-    alpha_lr: jax.Array
-    gamma: jax.Array
-    tau: jax.Array
-    init_temperature: jax.Array
-    target_entropy: jax.Array
-    reward_scale: jax.Array
-    max_grad_norm: jax.Array
-    random_steps: jax.Array
-    learning_starts: jax.Array
-    gain: jax.Array
+    actor_lr: jax.Array = hparam(3e-4)
+    critic_lr: jax.Array = hparam(1e-3)
+    alpha_lr: jax.Array = hparam(3e-4)
+    gamma: jax.Array = hparam(0.99)
+    tau: jax.Array = hparam(0.005)
+    init_temperature: jax.Array = hparam(1.0)
+    target_entropy: jax.Array = hparam(-1.0)
+    reward_scale: jax.Array = hparam(0.1)
+    max_grad_norm: jax.Array = hparam(float("inf"))
+    random_steps: jax.Array = hparam(1024, dtype=jnp.int32)
+    learning_starts: jax.Array = hparam(1024, dtype=jnp.int32)
+    gain: jax.Array = hparam(1.0)
     task: Any
 
 
@@ -351,10 +344,7 @@ def recurrent_sac(
         (_, _, _, _, ret, last), _ = jax.lax.scan(body, start, jax.random.split(key_steps, eval_steps))
         return {"return": jnp.mean(ret), "return_std": jnp.std(ret), "final_reward": jnp.mean(last)}
 
-    default_hparams = SACHParams(
-        **{k: jnp.float32(v) for k, v in HPARAM_DEFAULTS.items()},
-        **{k: jnp.int32(v) for k, v in INT_HPARAM_DEFAULTS.items()},
-        gain=jnp.float32(1.0), task=env.default_params)
+    default_hparams = make_hparams(SACHParams, task=env.default_params)
     rule = LearningRule(init=init, update=update, evaluate=evaluate, network=lambda state: state.params,
                         default_hparams=default_hparams, name="recurrent_sac")
     return rule
@@ -380,7 +370,7 @@ def _check_static(num_envs, num_steps, num_rounds, gradient_steps, batch_size, s
 
 
 def _check_recurrent_sac(values) -> None:
-    _check_static(**{k: values[k] for k in STATIC_DEFAULTS})
+    _check_static(**{k: values[k] for k in STATIC})
     for name in ("actor_lr", "critic_lr", "alpha_lr", "init_temperature", "reward_scale"):
         check_range(f"rule.{name}", values[name], 0.0, low_open=True)
     check_range("rule.gamma", values["gamma"], 0.0, 1.0)
@@ -407,9 +397,8 @@ def conformance_example():
 register_rule(
     "recurrent_sac",
     recurrent_sac,
-    static=set(STATIC_DEFAULTS),
+    static=set(STATIC),
     hparams_cls=SACHParams,
-    defaults={**STATIC_DEFAULTS, **HPARAM_DEFAULTS, **INT_HPARAM_DEFAULTS},
     check=_check_recurrent_sac,
     example=conformance_example,
 )
