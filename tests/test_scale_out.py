@@ -55,7 +55,10 @@ def _assert_same_results(a: xr.Dataset, b: xr.Dataset, rtol=0.0, atol=0.0):
 # `jaxrnn run` in a child that counts XLA compilations: every backend compile request, the ones
 # the persistent cache answered, and the requests for the group's chunk program.
 COUNTING_CLI = textwrap.dedent("""
-    import json, logging, sys
+    import json, logging, signal, sys
+    # Ctrl-C as in a terminal: a parent that ignores SIGINT (pytest-xdist's workers do) passes
+    # SIG_IGN on through exec, and Python then installs no KeyboardInterrupt handler.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     import jax
     counts = {"compiles": 0, "cache_hits": 0, "chunk_compiles": 0}
     def on_duration(name, secs, **kwargs):
@@ -106,20 +109,13 @@ def reference(tmp_path_factory):
     return population.load(folder / "out"), folder / "scale.toml"
 
 
-def _default_sigint():
-    """Give the child Python's own Ctrl-C handling: a parent that ignores SIGINT (pytest-xdist's
-    workers do) passes SIG_IGN on through exec, and Python then installs no KeyboardInterrupt."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
 def _counting(folder, *args, pause=None):
     """``jaxrnn ARGS`` in a counting child; returns ``(CompletedProcess, counts)`` (or the Popen with pause)."""
     counts = folder / f"counts-{len(list(folder.glob('counts-*')))}.json"
     extra = ["--pause-after-chunk", str(pause)] if pause else []
     command = [sys.executable, "-c", COUNTING_CLI, str(counts), *extra, *map(str, args)]
     if pause:
-        return subprocess.Popen(command, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                preexec_fn=_default_sigint), counts
+        return subprocess.Popen(command, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True), counts
     result = subprocess.run(command, env=_env(), capture_output=True, text=True)
     return result, json.loads(counts.read_text())
 
