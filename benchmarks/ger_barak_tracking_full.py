@@ -38,7 +38,6 @@ def _cpu() -> float:
 
 
 def main(argv=None) -> dict:
-    from jaxrnn import population
     from jaxrnn.studies import ger_barak as gb
     from jaxrnn.studies import ger_barak_analysis as an
     from jaxrnn.studies import ger_barak_tracking as gt
@@ -50,18 +49,8 @@ def main(argv=None) -> dict:
     args = p.parse_args(argv)
     s, runs = gb.SCALES[args.scale], args.out / "runs"
     load0, wall0, cpu0 = os.getloadavg()[0], time.time(), _cpu()
-    stores = {}
-    for key, raw in (("tracking", lambda: gb.tracking_config(s)),
-                     ("tracking_open", lambda: gb.tracking_open_config(s, runs / "tracking"))):
-        stores[key] = population.run(population.from_dict(raw(), name=key), out=runs / key, quiet=args.quiet)
-    res, cell = {}, an.model_cell(an.TRACKING_MODEL)
-    for key, ds in stores.items():
-        params = an.snapshot_params(ds, 0)
-        res[key] = {"errors": an.probe_errors(cell, params), "snapshot_update": ds.snapshot_update.values,
-                    "loss": ds.loss.values[0], "update": ds["update"].values,
-                    "evaluation_update": ds.evaluation_update.values, "test_cost": ds.val_test_cost.values[0],
-                    "W_rec": np.asarray(params["cell"]["params"]["W_rec"])}
-        res[key]["acquired"] = an.acquisition_updates(res[key]["snapshot_update"], res[key]["errors"])
+    stores = gb.train_tracking(s, runs, args.quiet)
+    res = {key: gb.tracking_analysis(ds) for key, ds in stores.items()}
     gt.fig6(res, args.out, args.scale, args.quiet)
     probes = [f"{axis} {f:g} Hz" for axis, f in an.probe_frequencies()]
     doc = {

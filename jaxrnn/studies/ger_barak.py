@@ -134,20 +134,25 @@ def tracking_open_config(s: dict, teacher: Path) -> dict:
 # ----------------------------------------------------------------------------- runs and analyses
 
 
+def _train(raw: dict, name: str, runs: Path, quiet: bool):
+    return population.run(population.from_dict(raw, name=name), out=runs / name, quiet=quiet)
+
+
+def train_tracking(s: dict, runs: Path, quiet: bool) -> dict:
+    """Train (or reload) the tracking network and its open-loop student under ``runs``."""
+    stores = {"tracking": _train(tracking_config(s), "tracking", runs, quiet)}
+    stores["tracking_open"] = _train(tracking_open_config(s, runs / "tracking"), "tracking_open", runs, quiet)
+    return stores
+
+
 def train_all(s: dict, runs: Path, quiet: bool) -> dict:
     """Train (or reload) every population of scale ``s`` under ``runs``; returns the stores."""
-
-    def train(raw, name):
-        return population.run(population.from_dict(raw, name=name), out=runs / name, quiet=quiet)
-
-    stores = {"nonlinear": train(nonlinear_config(s), "nonlinear")}
-    stores["open"] = {seed: train(open_loop_config(s, runs / "nonlinear",
-                                                   an.member_index(stores["nonlinear"], seed, an.MAIN_REG_U), seed),
-                                  f"open_seed{seed}") for seed in s["seeds"]}
-    stores["rank1"] = train(rank1_config(s), "rank1")
-    stores["tracking"] = train(tracking_config(s), "tracking")
-    stores["tracking_open"] = train(tracking_open_config(s, runs / "tracking"), "tracking_open")
-    return stores
+    stores = {"nonlinear": _train(nonlinear_config(s), "nonlinear", runs, quiet)}
+    stores["open"] = {seed: _train(open_loop_config(s, runs / "nonlinear",
+                                                    an.member_index(stores["nonlinear"], seed, an.MAIN_REG_U), seed),
+                                   f"open_seed{seed}", runs, quiet) for seed in s["seeds"]}
+    stores["rank1"] = _train(rank1_config(s), "rank1", runs, quiet)
+    return {**stores, **train_tracking(s, runs, quiet)}
 
 
 def analyse(s: dict, stores: dict) -> dict:
@@ -177,13 +182,19 @@ def analyse(s: dict, stores: dict) -> dict:
                     "eigs": an.episode_length_sweep(params0, s["sweep_T"], s["sweep_updates"],
                                                        batch=s["batch"])}
     for key in ("tracking", "tracking_open"):
-        ds = stores[key]
-        params = an.snapshot_params(ds, 0)
-        res[key] = {"errors": an.probe_errors(an.model_cell(an.TRACKING_MODEL), params),
-                    "snapshot_update": ds.snapshot_update.values, "loss": ds.loss.values[0],
-                    "update": ds["update"].values, "evaluation_update": ds.evaluation_update.values,
-                    "test_cost": ds.val_test_cost.values[0], "W_rec": np.asarray(params["cell"]["params"]["W_rec"])}
-    res["tracking"]["acquired"] = an.acquisition_updates(res["tracking"]["snapshot_update"], res["tracking"]["errors"])
+        res[key] = tracking_analysis(stores[key])
+    return res
+
+
+def tracking_analysis(ds) -> dict:
+    """Fig. 6's numbers of a stored tracking run (member 0): probe errors per snapshot, the update
+    at which each frequency is acquired, losses, test costs and the recurrent weights."""
+    params = an.snapshot_params(ds, 0)
+    res = {"errors": an.probe_errors(an.model_cell(an.TRACKING_MODEL), params),
+           "snapshot_update": ds.snapshot_update.values, "loss": ds.loss.values[0],
+           "update": ds["update"].values, "evaluation_update": ds.evaluation_update.values,
+           "test_cost": ds.val_test_cost.values[0], "W_rec": np.asarray(params["cell"]["params"]["W_rec"])}
+    res["acquired"] = an.acquisition_updates(res["snapshot_update"], res["errors"])
     return res
 
 
