@@ -9,7 +9,7 @@ open-loop student — into ``OUT/runs/tracking`` and ``OUT/runs/tracking_open``,
 instead of training them again. Then it draws the study's Fig. 6 from them and writes the
 acquisition updates (first snapshot whose single-frequency probe error is below half the error of
 doing nothing, :func:`jaxrnn.studies.ger_barak_analysis.acquisition_updates`) and the closed- vs
-open-loop test costs to ``benchmarks/results/ger_barak_tracking-full.json``.
+open-loop test costs to ``benchmarks/results/ger_barak_tracking-full.json`` (Fig. 6 beside it, ``.png``).
 
     python benchmarks/ger_barak_tracking_full.py [--out DIR] [--scale full]
 
@@ -24,12 +24,14 @@ import json
 import os
 import platform
 import resource
+import shutil
 import time
 from pathlib import Path
 
 import numpy as np
 
 HERE = Path(__file__).parent
+FIGURE = "benchmarks/results/ger_barak_tracking-full.png"
 
 
 def _cpu() -> float:
@@ -68,11 +70,12 @@ def main(argv=None) -> dict:
         "wall_s_this_process": round(time.time() - wall0, 1), "cpu_s_this_process": round(_cpu() - cpu0, 1),
         "load_average_start_end": [round(load0, 2), round(os.getloadavg()[0], 2)],
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
-        "figure": str(args.out / "fig6_tracking.png"),
+        "figure": str(args.out / "fig6_tracking.png") if args.scale != "full" else FIGURE,
         "date": time.strftime("%Y-%m-%d"),
     }
-    if args.scale == "full":
+    if args.scale == "full":  # the result and its figure side by side in benchmarks/results/
         (HERE / "results" / "ger_barak_tracking-full.json").write_text(json.dumps(doc, indent=1) + "\n")
+        shutil.copyfile(args.out / "fig6_tracking.png", HERE.parent / FIGURE)
     print(json.dumps(doc, indent=1))
     return doc
 

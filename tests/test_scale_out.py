@@ -149,8 +149,7 @@ def _env(XLA_FLAGS="", **extra):
     flag is dropped from ``XLA_FLAGS`` (``jaxrnn run`` then gives one CPU device per core), the
     cheap-compile flags of ``conftest.py`` are kept, and ``XLA_FLAGS`` here is appended."""
     kept = [f for f in os.environ.get("XLA_FLAGS", "").split() if "xla_force_host_platform_device_count" not in f]
-    env = {**os.environ, "XLA_FLAGS": " ".join(kept + XLA_FLAGS.split()), **extra}
-    return env
+    return {**os.environ, "XLA_FLAGS": " ".join(kept + XLA_FLAGS.split()), **extra}
 
 
 def _jaxrnn(config, *args, env=None, **kwargs):
